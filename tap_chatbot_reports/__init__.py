@@ -1,0 +1,1 @@
+"""Singer tap for chatbot vendors' message reports, conversation logs and statistics."""

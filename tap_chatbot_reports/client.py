@@ -1,0 +1,339 @@
+"""The one base REST stream every vendor builds on.
+
+It owns what is the same for every vendor: request timeout, bounded retries with exponential
+backoff that honour ``Retry-After``, JSON decoding, one clear error line per permanent failure
+(naming vendor, stream, partition and the setting to check, never a secret or a URL), window
+progress lines and the "skip rows older than the bookmark" rule for sorted streams.
+
+Nothing vendor-specific lives here: a vendor module sets the class attributes below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+import typing as t
+from http import HTTPStatus
+
+import msgspec
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.streams import RESTStream
+from singer_sdk.streams.rest import HTTPRequest
+
+from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.redact import redact
+
+if t.TYPE_CHECKING:
+    from backoff.types import Details
+    from singer_sdk.helpers.types import Context
+
+MAX_RETRY_AFTER_SECONDS = 300.0
+MAX_BACKOFF_SECONDS = 120.0
+DEFAULT_LOOKBACK_START = dt.timedelta(days=30)
+_TRANSIENT_EXCEPTIONS = (
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    ConnectionResetError,
+)
+
+
+class VendorAPIError(FatalAPIError):
+    """A permanent API error; the message is one line meant for the user."""
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def describe_context(context: Context | t.Mapping[str, t.Any] | None) -> str:
+    """``bot_id=abc`` style label for a partition (contexts never hold secrets)."""
+    if not context:
+        return "-"
+    return ", ".join(f"{key}={value}" for key, value in context.items())
+
+
+class VendorStream(RESTStream[t.Any]):
+    """Base stream: one vendor, one endpoint family."""
+
+    #: Config section of the vendor (also the stream name prefix).
+    vendor: t.ClassVar[str] = ""
+    #: Human name used in messages.
+    vendor_title: t.ClassVar[str] = ""
+    #: Setting(s) to check when the vendor answers 401/403.
+    auth_setting: t.ClassVar[str] = ""
+    #: Setting(s) to check when the vendor answers 404.
+    not_found_setting: t.ClassVar[str] = ""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._current_context: Context | None = None
+        self.requests_made = 0
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def settings(self) -> dict[str, t.Any]:
+        """This vendor's config section."""
+        return dict(self.config.get(self.vendor) or {})
+
+    @property
+    def timeout(self) -> int:  # type: ignore[override]
+        return int(self.config.get("request_timeout") or 300)
+
+    @property
+    def run_started_at(self) -> dt.datetime:
+        """One "now" for the whole run, taken when the tap started."""
+        return t.cast("dt.datetime", getattr(self._tap, "run_started_at", None)) or dt.datetime.now(
+            dt.timezone.utc
+        )
+
+    def sync_end(self) -> dt.datetime:
+        """``end_date`` from config, else the moment the run started (never in the future)."""
+        end = self.config.get("end_date")
+        if end:
+            parsed = _parse_config_datetime(end)
+            return min(parsed, self.run_started_at)
+        return self.run_started_at
+
+    def sync_start(self, context: Context | None) -> dt.datetime:
+        """Bookmark of this partition if any, else ``start_date``, else 30 days before now."""
+        if self.replication_key:
+            value = self.get_starting_replication_key_value(context)
+            if value:
+                return _parse_config_datetime(value)
+        start = self.config.get("start_date")
+        if start:
+            return _parse_config_datetime(start)
+        return self.run_started_at - DEFAULT_LOOKBACK_START
+
+    # ------------------------------------------------------------------ retries
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 5)) + 1
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:  # type: ignore[override]
+        factor = float(self.config.get("backoff_factor", 2.0))
+
+        def waits() -> t.Generator[float, t.Any, None]:
+            attempt = 0
+            exception = yield  # type: ignore[misc]
+            while True:
+                wait: float | None = None
+                response = getattr(exception, "response", None)
+                if response is not None:
+                    wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is None:
+                    wait = min(factor * (2**attempt), MAX_BACKOFF_SECONDS)
+                    wait += random.uniform(0, wait * 0.1)
+                attempt += 1
+                exception = yield wait
+
+        return waits()
+
+    def backoff_jitter(self, value: float) -> float:
+        # Jitter is added in backoff_wait_generator, never on top of a server's Retry-After.
+        return value
+
+    def backoff_handler(self, details: Details) -> None:
+        exception = details.get("exception")
+        self.logger.warning(
+            "%s: retry %d/%d in %.1fs after %s",
+            self._error_prefix(),
+            details.get("tries", 0),
+            self.backoff_max_tries() - 1,
+            details.get("wait") or 0.0,
+            _short_reason(exception),
+        )
+
+    # ------------------------------------------------------------------ errors
+
+    def _error_prefix(self) -> str:
+        return f"{self.vendor_title} stream {self.name} ({describe_context(self._current_context)})"
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.REQUEST_TIMEOUT) or status >= 500:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+            raise VendorAPIError(
+                f"{self.response_error_message(response)}; check the setting "
+                f"{self.auth_setting} (the credential was rejected)"
+            )
+        if status == HTTPStatus.NOT_FOUND:
+            raise VendorAPIError(
+                f"{self.response_error_message(response)}; check the setting "
+                f"{self.not_found_setting}"
+            )
+        if 400 <= status < 500:
+            raise VendorAPIError(self.response_error_message(response))
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """One line: who failed and how. Never the URL (it may carry a secret)."""
+        snippet = _body_snippet(response)
+        reason = f"HTTP {response.status_code} {response.reason or ''}".strip()
+        message = f"{self._error_prefix()}: {reason}"
+        if snippet:
+            message += f": {snippet}"
+        return redact(message)
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response:
+        self._current_context = context
+        self.requests_made += 1
+        return super()._request(prepared_request, context)
+
+    def _request_and_decode(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> t.Any:
+        response = self._request(prepared_request, context)
+        return self.decode_response(response)
+
+    def decode_response(self, response: requests.Response) -> t.Any:
+        """Decode a JSON body. A body that is not JSON is retried (proxies and cut connections
+        produce such bodies), then reported as one clear line."""
+        try:
+            return msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
+            kind = response.headers.get("Content-Type", "no content type")
+            size = len(response.content)
+            raise RetriableAPIError(
+                f"{self._error_prefix()}: HTTP {response.status_code} with a body that is not "
+                f"valid JSON ({kind}, {size} bytes)",
+                response,
+            ) from None
+
+    def request_json(self, request: HTTPRequest, context: Context | None) -> t.Any:
+        """Send one request (with retries) and return its decoded JSON body."""
+        kwargs: dict[str, t.Any] = {
+            "method": request.method,
+            "url": request.url,
+            "params": request.encode_params(),
+            "headers": request.headers,
+        }
+        if request.data is not None:
+            kwargs["json"] = request.data
+        prepared = self.build_prepared_request(**kwargs)
+        self._current_context = context
+        send = self.request_decorator(self._request_and_decode)
+        try:
+            return send(prepared, context)
+        except RetriableAPIError as exc:
+            raise TapError(
+                f"{redact(str(exc))} (gave up after {self.backoff_max_tries()} attempts)"
+            ) from None
+        except _TRANSIENT_EXCEPTIONS as exc:
+            raise TapError(
+                f"{self._error_prefix()}: could not reach the API after "
+                f"{self.backoff_max_tries()} attempts ({type(exc).__name__}); check the network "
+                f"and the setting {self.vendor}.api_url"
+            ) from None
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:  # type: ignore[override]
+        return super().request_decorator(func)
+
+    # The SDK's default request loop is not used: vendors call request_json per window/page.
+    def get_new_paginator(self) -> None:
+        return None
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        yield from ()
+
+    # ------------------------------------------------------------------ records
+
+    def skip_before_bookmark(
+        self, records: t.Iterable[dict[str, t.Any]], context: Context | None
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Drop rows older than this partition's bookmark.
+
+        A re-read of the bookmark's day returns rows that were emitted by an earlier run; with
+        ``is_sorted`` they would otherwise abort the run. Rows equal to the bookmark are kept.
+        """
+        bookmark = (
+            self.get_starting_replication_key_value(context) if self.replication_key else None
+        )
+        key = self.replication_key
+        for record in records:
+            if bookmark and key and record.get(key) is not None and record[key] < bookmark:
+                continue
+            yield record
+
+    def window_done(
+        self, context: Context | None, window: object, count: int, total: int
+    ) -> None:
+        """Log one progress line and flush state once a window is fully drained."""
+        self.logger.info(
+            "%s: window %s drained: %d records (partition total %d, %d requests)",
+            self._error_prefix(),
+            window,
+            count,
+            total,
+            self.requests_made,
+        )
+        self._write_state_message()
+
+
+def _parse_config_datetime(value: str | dt.datetime) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        parsed = dt.datetime.fromisoformat(str(value).strip())
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _body_snippet(response: requests.Response, limit: int = 200) -> str:
+    try:
+        text = response.text
+    except Exception:
+        return ""
+    text = " ".join(text.split())
+    if "<html" in text[:200].lower() or "<!doctype" in text[:200].lower():
+        return "(HTML page)"
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _short_reason(exception: BaseException | None) -> str:
+    if exception is None:
+        return "an error"
+    if isinstance(exception, RetriableAPIError) and exception.response is not None:
+        response = exception.response
+        reason = f"HTTP {response.status_code}"
+        if response.headers.get("Retry-After"):
+            reason += f" (Retry-After: {response.headers['Retry-After']})"
+        if response.ok:
+            reason += " with an invalid body"
+        return reason
+    return type(exception).__name__
+
+
+LOGGER = logging.getLogger(__name__)

@@ -1,0 +1,206 @@
+"""The tap: config schema assembled from the vendor modules, stream discovery, CLI entry point."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import traceback
+import typing as t
+
+import click
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+
+from tap_chatbot_reports.errors import TapConfigError, TapError
+from tap_chatbot_reports.redact import REDACTOR, collect_secrets, install_log_redaction, redact
+from tap_chatbot_reports.vendors import VENDORS
+
+if t.TYPE_CHECKING:
+    from tap_chatbot_reports.client import VendorStream
+
+COMMON_SETTINGS = th.PropertiesList(
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description="Earliest record time to extract on a first run (ISO-8601). "
+        "Default: 30 days before the run starts.",
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        description="Latest record time to extract (ISO-8601). Default: when the run starts.",
+    ),
+    th.Property(
+        "request_timeout",
+        th.IntegerType(minimum=1, maximum=3600),
+        default=300,
+        description="Seconds to wait for one HTTP response before retrying.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(minimum=0, maximum=20),
+        default=5,
+        description="Retries of one request on 429, 5xx, timeouts and connection errors.",
+    ),
+    th.Property(
+        "backoff_factor",
+        th.NumberType(minimum=0, maximum=60),
+        default=2.0,
+        description="Seconds before the first retry; doubles on each retry (capped at 120 s). "
+        "A Retry-After header from the vendor takes precedence (capped at 300 s).",
+    ),
+)
+
+
+def build_config_schema() -> dict[str, t.Any]:
+    properties = list(COMMON_SETTINGS.wrapped.values())
+    for vendor in VENDORS:
+        properties.append(
+            th.Property(
+                vendor.key,
+                vendor.settings,
+                description=f"{vendor.title} settings. The vendor is synced when this "
+                "section is present.",
+            )
+        )
+    schema = th.PropertiesList(*properties).to_dict()
+    return schema
+
+
+class TapChatbotReports(Tap):
+    """Singer tap for chatbot vendors' message reports and statistics."""
+
+    name = "tap-chatbot-reports"
+    config_jsonschema = build_config_schema()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self.run_started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        super().__init__(*args, **kwargs)
+        self._register_secrets()
+        install_log_redaction()
+
+    # ------------------------------------------------------------------ config
+
+    def _register_secrets(self) -> None:
+        for vendor in VENDORS:
+            for secret in collect_secrets(self._config.get(vendor.key), vendor.secret_keys):
+                REDACTOR.add(secret)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        self._register_secrets()
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            raise TapConfigError("; ".join(_friendly(e) for e in exc.errors)) from None
+        errors = [_friendly(e) for e in errors] + self._semantic_errors()
+        if errors and raise_errors:
+            raise TapConfigError("; ".join(errors))
+        return errors
+
+    def _semantic_errors(self) -> list[str]:
+        config = self._config
+        problems: list[str] = []
+        parsed: dict[str, dt.datetime] = {}
+        for key in ("start_date", "end_date"):
+            value = config.get(key)
+            if value in (None, ""):
+                continue
+            try:
+                when = dt.datetime.fromisoformat(str(value))
+            except ValueError:
+                problems.append(f"{key}: {value!r} is not an ISO-8601 date-time")
+                continue
+            parsed[key] = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+        if "start_date" in parsed and "end_date" in parsed:
+            if parsed["start_date"] >= parsed["end_date"]:
+                problems.append("start_date: must be before end_date")
+        for vendor in VENDORS:
+            section = config.get(vendor.key)
+            if isinstance(section, dict):
+                problems.extend(vendor.check_config(section))
+        return problems
+
+    def configured_vendors(self) -> set[str]:
+        return {v.key for v in VENDORS if isinstance(self.config.get(v.key), dict)}
+
+    # ------------------------------------------------------------------ streams
+
+    def discover_streams(self) -> list[VendorStream]:
+        """Every vendor's streams, configured or not (so --discover needs no config)."""
+        return [cls(tap=self) for vendor in VENDORS for cls in vendor.streams]
+
+    def sync_all(self) -> None:
+        """Sync the selected streams of the vendors that have a config section."""
+        configured = self.configured_vendors()
+        if not configured:
+            self.logger.warning(
+                "No vendor is configured: add a section (%s) to the config",
+                ", ".join(v.key for v in VENDORS),
+            )
+        self._reset_state_progress_markers()
+        self._set_compatible_replication_methods()
+        if self.state:
+            self._state_writer.write_state(self.state)
+        for stream in self.streams.values():
+            vendor = getattr(stream, "vendor", None)
+            if vendor not in configured:
+                self.logger.debug("Skipping %s: vendor %s is not configured", stream.name, vendor)
+                continue
+            if not stream.selected and not stream.has_selected_descendents:
+                self.logger.info("Skipping deselected stream '%s'.", stream.name)
+                continue
+            if stream.parent_stream_type:
+                continue
+            stream.sync()
+            stream.finalize_state_progress_markers()
+        for stream in self.streams.values():
+            stream.log_sync_costs()
+
+
+def _friendly(error: str) -> str:
+    """'x is not valid in config['a']['b']' -> 'a.b: x is not valid'."""
+    marker = " in config["
+    if marker in error:
+        message, _, path = error.partition(marker)
+        keys = [part.strip("'\"") for part in ("[" + path).strip("[]").split("][")]
+        return f"{'.'.join(keys)}: {message}"
+    return error
+
+
+def _fail(message: str) -> t.NoReturn:
+    line = " ".join(redact(message).split())
+    print(f"tap-chatbot-reports: error: {line}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def main() -> None:
+    """Console entry point: the SDK CLI, with one redacted line (no traceback) per failure."""
+    try:
+        result = TapChatbotReports.cli.main(
+            prog_name="tap-chatbot-reports", standalone_mode=False
+        )
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+    except click.exceptions.Abort:
+        _fail("aborted")
+    except TapConfigError as exc:
+        _fail(f"invalid config: {exc}")
+    except ConfigValidationError as exc:
+        _fail("invalid config: " + "; ".join(_friendly(e) for e in exc.errors))
+    except (TapError, FatalAPIError, RetriableAPIError) as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        logging.getLogger("tap-chatbot-reports").debug(
+            "%s", redact("".join(traceback.format_exception(exc)))
+        )
+        _fail(f"unexpected {type(exc).__name__}: {exc} (run with LOGLEVEL=DEBUG for details)")
+    if isinstance(result, int) and result:
+        sys.exit(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Timestamp normalisation: whatever a vendor sends becomes one sortable ISO-8601 UTC string."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+
+UTC = dt.timezone.utc
+_NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
+# Epoch values above these are milliseconds / microseconds rather than seconds.
+_MS_THRESHOLD = 100_000_000_000  # year 5138 in seconds
+_US_THRESHOLD = 100_000_000_000_000
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """Parse epoch seconds/milliseconds/microseconds or an ISO-8601 string into aware UTC.
+
+    Naive date-times are taken as UTC. Returns None for None/empty; raises ValueError for
+    anything it cannot interpret (never guesses).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a timestamp: {value!r}")
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, (int, float)):
+        return _from_epoch(float(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMERIC.match(text):
+            return _from_epoch(float(text))
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not a timestamp: {value!r}") from None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+def _from_epoch(number: float) -> dt.datetime:
+    if not math.isfinite(number):
+        raise ValueError(f"not a timestamp: {number!r}")
+    magnitude = abs(number)
+    if magnitude >= _US_THRESHOLD:
+        number /= 1_000_000
+    elif magnitude >= _MS_THRESHOLD:
+        number /= 1_000
+    try:
+        return dt.datetime.fromtimestamp(number, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"timestamp out of range: {number!r}") from None
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    """Fixed-width ISO-8601 in UTC, so string order equals time order (state compares strings)."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def normalise_timestamp(value: object) -> str | None:
+    """``parse_timestamp`` then ``format_timestamp``."""
+    parsed = parse_timestamp(value)
+    return None if parsed is None else format_timestamp(parsed)

@@ -1,0 +1,365 @@
+"""Certainly: Message Report API (GET, at most 15 days and 500 rows per call).
+
+Contract: shared/vendor-apis.md section 1. What is an assumption here (flagged in the README):
+the default path under the API root, a JSON array as the response, ``toDate`` being inclusive,
+and ``(bot_id, id)`` as the primary key.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import urljoin
+
+from singer_sdk import typing as th
+from singer_sdk.streams.rest import HTTPRequest
+
+from tap_chatbot_reports.client import VendorStream
+from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.timeparse import normalise_timestamp
+from tap_chatbot_reports.vendors import Vendor
+from tap_chatbot_reports.windows import (
+    DayWindow,
+    ceil_day,
+    plan_day_windows,
+    read_with_cap,
+    to_date,
+)
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+DEFAULT_API_URL = "https://app.certainly.io/api/"
+#: Not in public material (vendor-apis.md 1.2): an assumption, overridable.
+DEFAULT_MESSAGE_REPORT_PATH = "reports/messages/"
+MAX_WINDOW_DAYS = 15
+ROW_CAP = 500
+
+SETTINGS = th.ObjectType(
+    th.Property(
+        "api_token",
+        th.StringType,
+        required=True,
+        secret=True,
+        description="Public API auth token (Certainly: My Profile > user name). Sent as "
+        "`Authorization: JWT <token>`.",
+    ),
+    th.Property(
+        "bot_ids",
+        th.ArrayType(th.StringType),
+        required=True,
+        description="Bot ids to extract (from the Conversation Builder URL). One partition each.",
+    ),
+    th.Property(
+        "report_type",
+        th.IntegerType(minimum=1, maximum=4),
+        default=1,
+        description="reportId: 1 Message Data, 2 Standard, 3 Advanced, 4 Content Management.",
+    ),
+    th.Property(
+        "api_url",
+        th.URIType,
+        default=DEFAULT_API_URL,
+        description="API root (documented).",
+    ),
+    th.Property(
+        "message_report_path",
+        th.StringType,
+        default=DEFAULT_MESSAGE_REPORT_PATH,
+        description="Path of the Message Report endpoint under api_url. Not published by "
+        "Certainly: the default is an assumption; a 404 names this setting.",
+    ),
+    th.Property(
+        "window_days",
+        th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),
+        default=MAX_WINDOW_DAYS,
+        description="Days per request (the API allows at most 15).",
+    ),
+)
+
+_ID = th.StringType
+_KPI = th.ObjectType(
+    th.Property("id", _ID),
+    th.Property("label", th.StringType),
+    th.Property("colour", th.StringType),
+)
+_KNOWN_FIELDS = {
+    "id",
+    "timestamp",
+    "message",
+    "response",
+    "conversation_id",
+    "through_bot_modules",
+    "bot_module_id",
+    "is_test",
+    "external_agent",
+    "through_connection_id",
+    "is_global_module_match",
+    "is_deleted",
+    "id_message_evaluate",
+    "data",
+    "user_message_empty",
+    "bot_response_empty",
+    "bot_module",
+    "botuser",
+}
+#: Identifier fields whose JSON type is not documented: always emitted as strings.
+_ID_FIELDS = (
+    "id",
+    "conversation_id",
+    "bot_module_id",
+    "external_agent",
+    "through_connection_id",
+    "id_message_evaluate",
+)
+
+MESSAGE_SCHEMA = th.PropertiesList(
+    th.Property("bot_id", th.StringType, required=True, description="Partition: the bot id."),
+    th.Property("report_type", th.IntegerType, description="reportId the row was read with."),
+    th.Property("id", _ID, required=True),
+    th.Property("timestamp", th.DateTimeType, description="Normalised to ISO-8601 UTC."),
+    th.Property("message", th.StringType),
+    th.Property(
+        "response",
+        th.ObjectType(
+            th.Property("text", th.StringType),
+            th.Property("type", th.StringType),
+            th.Property("wait", th.NumberType),
+        ),
+    ),
+    th.Property("conversation_id", _ID),
+    th.Property("through_bot_modules", th.AnyType()),
+    th.Property("bot_module_id", _ID),
+    th.Property("is_test", th.BooleanType),
+    th.Property("external_agent", _ID),
+    th.Property("through_connection_id", _ID),
+    th.Property("is_global_module_match", th.BooleanType),
+    th.Property("is_deleted", th.BooleanType),
+    th.Property("id_message_evaluate", _ID),
+    th.Property(
+        "data",
+        th.ObjectType(
+            th.Property("type", th.StringType),
+            th.Property("fallback", th.BooleanType),
+            th.Property("position", th.NumberType),
+        ),
+    ),
+    th.Property("user_message_empty", th.BooleanType),
+    th.Property("bot_response_empty", th.BooleanType),
+    th.Property(
+        "bot_module",
+        th.ObjectType(
+            th.Property("id", _ID),
+            th.Property("name", th.StringType),
+            th.Property("type", th.StringType),
+            th.Property("instruction", th.StringType),
+            th.Property("error_instruction", th.StringType),
+            th.Property("is_global", th.BooleanType),
+            th.Property("priority", th.NumberType),
+            th.Property("is_starting", th.BooleanType),
+            th.Property("fallback_module_id", _ID),
+            th.Property("skip_user_input", th.BooleanType),
+            th.Property("skip_global_connection_evaluation", th.BooleanType),
+            th.Property("group", th.AnyType()),
+            th.Property("kpis", th.ArrayType(_KPI)),
+        ),
+    ),
+    th.Property(
+        "botuser",
+        th.ObjectType(
+            th.Property("id", _ID),
+            th.Property("created_date", th.StringType),
+            th.Property(
+                "botuser_meta",
+                th.ObjectType(
+                    th.Property(
+                        "web",
+                        th.ObjectType(
+                            th.Property("host", th.StringType),
+                            th.Property("current_ip", th.StringType),
+                            th.Property("hostPageUrl", th.StringType),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    ),
+    th.Property(
+        "extra_fields",
+        th.ObjectType(),
+        description="Top-level fields the API returned that are not documented (kept whole).",
+    ),
+).to_dict()
+
+
+def _as_id(value: t.Any) -> t.Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return value
+
+
+def normalise_message(raw: dict[str, t.Any], bot_id: str, report_type: int) -> dict[str, t.Any]:
+    """Shape one API row into a record (pure; raises TapError on an uninterpretable row)."""
+    if not isinstance(raw, dict):
+        raise TapError(f"Certainly returned a message that is not an object: {type(raw).__name__}")
+    if raw.get("id") is None:
+        raise TapError("Certainly returned a message without an id")
+    record: dict[str, t.Any] = {k: v for k, v in raw.items() if k in _KNOWN_FIELDS}
+    extra = {k: v for k, v in raw.items() if k not in _KNOWN_FIELDS}
+    if extra:
+        record["extra_fields"] = extra
+    for key in _ID_FIELDS:
+        if key in record:
+            record[key] = _as_id(record[key])
+    for parent in ("bot_module", "botuser"):
+        nested = record.get(parent)
+        if isinstance(nested, dict):
+            nested = dict(nested)
+            for key in ("id", "fallback_module_id"):
+                if key in nested:
+                    nested[key] = _as_id(nested[key])
+            record[parent] = nested
+    try:
+        record["timestamp"] = normalise_timestamp(raw.get("timestamp"))
+    except ValueError:
+        raise TapError(
+            f"Certainly returned a timestamp that cannot be interpreted for message "
+            f"{record['id']} of bot {bot_id}: {str(raw.get('timestamp'))[:60]!r}"
+        ) from None
+    record["bot_id"] = bot_id
+    record["report_type"] = report_type
+    return record
+
+
+def extract_rows(payload: t.Any) -> list[t.Any]:
+    """The list of messages in a response body (an array; tolerates one wrapping object)."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        lists = [value for value in payload.values() if isinstance(value, list)]
+        if len(lists) == 1:
+            return lists[0]
+        keys = ", ".join(sorted(str(k) for k in payload)[:10])
+        raise TapError(
+            f"Certainly returned an object (keys: {keys}) where a list of messages was expected; "
+            "check certainly.message_report_path"
+        )
+    raise TapError(
+        f"Certainly returned {type(payload).__name__} where a list of messages was expected; "
+        "check certainly.message_report_path"
+    )
+
+
+class CertainlyMessagesStream(VendorStream):
+    """Message Report rows, one partition per bot, incremental on ``timestamp``."""
+
+    vendor = "certainly"
+    vendor_title = "Certainly"
+    auth_setting = "certainly.api_token"
+    not_found_setting = "certainly.message_report_path (and certainly.bot_ids)"
+
+    name = "certainly_messages"
+    primary_keys = ("bot_id", "id")
+    replication_key = "timestamp"
+    is_sorted = True
+    schema = MESSAGE_SCHEMA
+
+    @property
+    def url_base(self) -> str:
+        return str(self.settings.get("api_url") or DEFAULT_API_URL)
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        return [{"bot_id": str(bot)} for bot in self.settings.get("bot_ids") or []]
+
+    @property
+    def http_headers(self) -> dict:
+        return {
+            "Authorization": f"JWT {self.settings.get('api_token', '')}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+        }
+
+    def endpoint_url(self) -> str:
+        base = self.url_base
+        if not base.endswith("/"):
+            base += "/"
+        path = str(self.settings.get("message_report_path") or DEFAULT_MESSAGE_REPORT_PATH)
+        return urljoin(base, path.lstrip("/"))
+
+    def build_request(self, bot_id: str, window: DayWindow) -> HTTPRequest:
+        """The GET for one bot and one window; ``toDate`` is the window's last day (inclusive)."""
+        return HTTPRequest(
+            url=self.endpoint_url(),
+            method="GET",
+            headers=self.http_headers,
+            params={
+                "fromDate": window.start.isoformat(),
+                "toDate": window.last_day.isoformat(),
+                "reportId": int(self.settings.get("report_type") or 1),
+                "botId": bot_id,
+            },
+        )
+
+    def fetch_window(self, context: Context, window: DayWindow) -> list[t.Any]:
+        payload = self.request_json(self.build_request(context["bot_id"], window), context)
+        return extract_rows(payload)
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        assert context is not None
+        bot_id = context["bot_id"]
+        report_type = int(self.settings.get("report_type") or 1)
+        window_days = int(self.settings.get("window_days") or MAX_WINDOW_DAYS)
+        # Dates are day-granular: start from the bookmark's (or start_date's) whole day.
+        first_day = to_date(self.sync_start(context))
+        last_day_exclusive = ceil_day(self.sync_end())
+        total = 0
+        for window in plan_day_windows(first_day, last_day_exclusive, window_days):
+            count = 0
+            for result in read_with_cap(
+                window, lambda sub: self.fetch_window(context, sub), ROW_CAP
+            ):
+                if result.truncated:
+                    self.logger.warning(
+                        "Certainly bot %s: %s returned %d rows, the API's cap for one call; "
+                        "rows beyond the cap cannot be read through the API for this day",
+                        bot_id,
+                        result.window,
+                        len(result.rows),
+                    )
+                records = [normalise_message(row, bot_id, report_type) for row in result.rows]
+                records.sort(key=lambda rec: rec.get("timestamp") or "")
+                for record in self.skip_before_bookmark(records, context):
+                    count += 1
+                    yield record
+            total += count
+            self.window_done(context, window, count, total)
+
+
+def check_config(section: dict[str, t.Any]) -> list[str]:
+    """Problems JSON Schema cannot express."""
+    problems: list[str] = []
+    bots = section.get("bot_ids")
+    if isinstance(bots, list):
+        if not bots:
+            problems.append("certainly.bot_ids: list at least one bot id")
+        duplicates = sorted({str(b) for b in bots if bots.count(b) > 1})
+        if duplicates:
+            problems.append(f"certainly.bot_ids: duplicated bot id(s): {', '.join(duplicates)}")
+        if any(isinstance(b, str) and not b.strip() for b in bots):
+            problems.append("certainly.bot_ids: a bot id is empty")
+    return problems
+
+
+VENDOR = Vendor(
+    key="certainly",
+    title="Certainly",
+    settings=SETTINGS,
+    streams=(CertainlyMessagesStream,),
+    secret_keys=frozenset({"api_token"}),
+    check_config=check_config,
+)

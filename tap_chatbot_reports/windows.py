@@ -1,0 +1,132 @@
+"""Date-window planning: pure functions, no I/O.
+
+A window is half-open: ``[start, end)``. Windows returned by the planners are contiguous,
+non-overlapping, ordered, cover the requested range exactly and are never longer than the
+vendor's maximum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import dataclass
+
+T = t.TypeVar("T")
+ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, order=True)
+class DayWindow:
+    """Whole days ``[start, end)``; ``last_day`` is the inclusive end a vendor may want."""
+
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.end - ONE_DAY
+
+    def __str__(self) -> str:
+        if self.days == 1:
+            return self.start.isoformat()
+        return f"{self.start.isoformat()}..{self.last_day.isoformat()}"
+
+
+@dataclass(frozen=True, order=True)
+class TimeWindow:
+    """A date-time range ``[start, end)`` (timezone-aware)."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+def plan_day_windows(start: dt.date, end: dt.date, max_days: int) -> list[DayWindow]:
+    """Split the days ``[start, end)`` into windows of at most ``max_days`` days."""
+    if max_days < 1:
+        raise ValueError("max_days must be at least 1")
+    windows: list[DayWindow] = []
+    cursor = start
+    step = dt.timedelta(days=max_days)
+    while cursor < end:
+        stop = min(cursor + step, end)
+        windows.append(DayWindow(cursor, stop))
+        cursor = stop
+    return windows
+
+
+def plan_time_windows(
+    start: dt.datetime, end: dt.datetime, size: dt.timedelta
+) -> list[TimeWindow]:
+    """Split ``[start, end)`` into windows of at most ``size``."""
+    if size <= dt.timedelta(0):
+        raise ValueError("size must be positive")
+    windows: list[TimeWindow] = []
+    cursor = start
+    while cursor < end:
+        stop = min(cursor + size, end)
+        windows.append(TimeWindow(cursor, stop))
+        cursor = stop
+    return windows
+
+
+def split_day_window(window: DayWindow) -> tuple[DayWindow, DayWindow] | None:
+    """Split a window in two halves (the first gets the extra day); None for one day."""
+    if window.days <= 1:
+        return None
+    middle = window.start + dt.timedelta(days=(window.days + 1) // 2)
+    return DayWindow(window.start, middle), DayWindow(middle, window.end)
+
+
+@dataclass
+class WindowResult(t.Generic[T]):
+    """Rows read for one leaf window; ``truncated`` when a one-day window still hit the cap."""
+
+    window: DayWindow
+    rows: list[T]
+    truncated: bool = False
+
+
+def read_with_cap(
+    window: DayWindow,
+    fetch: t.Callable[[DayWindow], list[T]],
+    cap: int,
+) -> t.Iterator[WindowResult[T]]:
+    """Read ``window`` through ``fetch``; any response of ``cap`` rows or more may be cut.
+
+    Such a window is split in halves and each half is re-read, down to one day. A one-day window
+    that still returns ``cap`` rows cannot be read more completely: it is yielded with
+    ``truncated=True`` so the caller can warn. Results come in window order.
+    """
+    stack = [window]
+    while stack:
+        current = stack.pop()
+        rows = fetch(current)
+        if len(rows) < cap:
+            yield WindowResult(current, rows)
+            continue
+        halves = split_day_window(current)
+        if halves is None:
+            yield WindowResult(current, rows, truncated=True)
+            continue
+        stack.extend(reversed(halves))
+
+
+def to_date(value: dt.datetime) -> dt.date:
+    """The UTC calendar day of an aware date-time."""
+    return value.astimezone(dt.timezone.utc).date()
+
+
+def ceil_day(value: dt.datetime) -> dt.date:
+    """The first UTC day boundary at or after ``value`` (as a date)."""
+    utc = value.astimezone(dt.timezone.utc)
+    day = utc.date()
+    if utc.time() == dt.time(0, 0):
+        return day
+    return day + ONE_DAY
