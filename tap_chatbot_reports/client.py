@@ -89,6 +89,8 @@ class VendorStream(RESTStream[t.Any]):
     auth_setting: t.ClassVar[str] = ""
     #: Setting(s) to check when the vendor answers 404.
     not_found_setting: t.ClassVar[str] = ""
+    #: A label for metrics and logs (never a real URL path: those may carry secrets).
+    path = ""
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)

@@ -15,6 +15,7 @@ from singer_sdk.streams.rest import HTTPRequest
 
 from tap_chatbot_reports.client import VendorStream
 from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.schema_types import JSON_ANY
 from tap_chatbot_reports.timeparse import normalise_timestamp
 from tap_chatbot_reports.vendors import Vendor
 from tap_chatbot_reports.windows import (
@@ -127,7 +128,7 @@ MESSAGE_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property("conversation_id", _ID),
-    th.Property("through_bot_modules", th.AnyType()),
+    th.Property("through_bot_modules", JSON_ANY),
     th.Property("bot_module_id", _ID),
     th.Property("is_test", th.BooleanType),
     th.Property("external_agent", _ID),
@@ -159,7 +160,7 @@ MESSAGE_SCHEMA = th.PropertiesList(
             th.Property("fallback_module_id", _ID),
             th.Property("skip_user_input", th.BooleanType),
             th.Property("skip_global_connection_evaluation", th.BooleanType),
-            th.Property("group", th.AnyType()),
+            th.Property("group", JSON_ANY),
             th.Property("kpis", th.ArrayType(_KPI)),
         ),
     ),
@@ -262,6 +263,7 @@ class CertainlyMessagesStream(VendorStream):
     not_found_setting = "certainly.message_report_path (and certainly.bot_ids)"
 
     name = "certainly_messages"
+    path = "message_report"
     primary_keys = ("bot_id", "id")
     replication_key = "timestamp"
     is_sorted = True

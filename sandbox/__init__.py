@@ -1,0 +1,1 @@
+"""Local fake vendor APIs for tests, the demo and benchmarks (not part of the shipped package)."""

@@ -1,0 +1,156 @@
+"""Certainly Message Report API, as documented: GET, JWT header, <= 15 days, <= 500 rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import typing as t
+from dataclasses import dataclass, field
+
+from sandbox.server import Request, Response, json_response
+
+TOKEN = "sandbox-certainly-token"
+PATH = "/api/reports/messages/"
+MAX_DAYS = 15
+ROW_CAP = 500
+
+
+def generate_messages(
+    bot_id: str,
+    start: dt.date,
+    end: dt.date,
+    per_day: int | t.Mapping[dt.date, int],
+    seed: int = 1,
+) -> list[dict[str, t.Any]]:
+    """Realistic rows for days ``[start, end)``; ``per_day`` is a count or a day->count map."""
+    rng = random.Random(f"{seed}-{bot_id}")
+    rows: list[dict[str, t.Any]] = []
+    next_id = rng.randint(10_000, 90_000) * 1000
+    day = start
+    while day < end:
+        count = per_day.get(day, 0) if isinstance(per_day, t.Mapping) else per_day
+        seconds = sorted(rng.randrange(86_400 * 1_000_000) for _ in range(count))
+        for micro in seconds:
+            when = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+            when += dt.timedelta(microseconds=micro)
+            next_id += 1
+            rows.append(_message(rng, next_id, when, bot_id))
+        day += dt.timedelta(days=1)
+    return rows
+
+
+def _message(rng: random.Random, ident: int, when: dt.datetime, bot_id: str) -> dict[str, t.Any]:
+    module_id = rng.randint(1, 40)
+    kind = rng.choice(["Text", "Wait", "Choice"])
+    row: dict[str, t.Any] = {
+        "id": ident,
+        "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "message": rng.choice(["Hi", "Track my order", "Talk to a human", "Suggested Replies"]),
+        "response": {"text": f"Module {module_id} says hello", "type": kind, "wait": 1.5},
+        "conversation_id": f"conv-{bot_id}-{ident // 7}",
+        "through_bot_modules": [module_id - 1] if module_id > 1 else [],
+        "bot_module_id": module_id,
+        "is_test": rng.random() < 0.05,
+        "external_agent": None,
+        "through_connection_id": rng.randint(1, 500),
+        "is_global_module_match": rng.random() < 0.2,
+        "is_deleted": False,
+        "id_message_evaluate": rng.randint(1, 500),
+        "data": {"type": "local", "fallback": rng.random() < 0.1, "position": rng.randint(0, 4)},
+        "user_message_empty": False,
+        "bot_response_empty": False,
+        "bot_module": {
+            "id": module_id,
+            "name": f"Module {module_id}",
+            "type": "statement",
+            "instruction": "Say hello",
+            "error_instruction": "Sorry?",
+            "is_global": False,
+            "priority": 0,
+            "is_starting": module_id == 1,
+            "fallback_module_id": None,
+            "skip_user_input": False,
+            "skip_global_connection_evaluation": False,
+            "group": None,
+            "kpis": [{"label": "Greeting", "colour": "green", "id": 3}] if module_id < 5 else [],
+        },
+        "botuser": {
+            "id": f"user-{ident % 997}",
+            "created_date": (when - dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "undocumented_score": round(rng.random(), 3),
+    }
+    if rng.random() < 0.7:
+        row["botuser"]["botuser_meta"] = {
+            "web": {
+                "host": "shop.example.com",
+                "current_ip": "203.0.113.7",
+                "hostPageUrl": "https://shop.example.com/help",
+            }
+        }
+    return row
+
+
+def _day(ts: str) -> dt.date:
+    return dt.date.fromisoformat(ts[:10])
+
+
+@dataclass
+class CertainlyApp:
+    """Fake API; ``bots`` maps bot id to its messages (any order)."""
+
+    bots: dict[str, list[dict[str, t.Any]]]
+    token: str = TOKEN
+    path: str = PATH
+    prefix: str = "/certainly"
+    row_cap: int = ROW_CAP
+    calls: list[tuple[str, dt.date, dt.date, int]] = field(default_factory=list)
+
+    def handle(self, request: Request) -> Response:
+        if request.path != self.path:
+            return json_response({"detail": "Not found."}, status=404)
+        if request.method != "GET":
+            return json_response({"detail": "Method not allowed."}, status=405)
+        if request.headers.get("authorization") != f"JWT {self.token}":
+            return json_response({"detail": "Invalid token."}, status=401)
+        try:
+            start = dt.date.fromisoformat(request.arg("fromDate") or "")
+            end = dt.date.fromisoformat(request.arg("toDate") or "")
+            report = int(request.arg("reportId") or "")
+        except ValueError:
+            return json_response({"detail": "fromDate, toDate and reportId are required"}, 400)
+        if report not in (1, 2, 3, 4):
+            return json_response({"detail": "reportId must be 1..4"}, status=400)
+        if end < start:
+            return json_response({"detail": "toDate is before fromDate"}, status=400)
+        if (end - start).days + 1 > MAX_DAYS:
+            return json_response({"detail": "The maximum time range supported is 15 days"}, 400)
+        bot = request.arg("botId")
+        if bot not in self.bots:
+            return json_response({"detail": "Bot not found."}, status=404)
+        rows = [m for m in self.bots[bot] if start <= _day(m["timestamp"]) <= end]
+        rows.sort(key=lambda m: m["timestamp"])
+        self.calls.append((bot, start, end, len(rows)))
+        return json_response(rows[: self.row_cap])
+
+
+def default_app(start: dt.date, end: dt.date, seed: int = 1) -> CertainlyApp:
+    """Two bots: a steady one and one with a burst that forces window splitting."""
+    burst_day = start + (end - start) // 2
+    burst = {start + dt.timedelta(days=i): 12 for i in range((end - start).days)}
+    burst.update({burst_day: 420, burst_day + dt.timedelta(days=1): 380})
+    return CertainlyApp(
+        bots={
+            "bot-alpha": generate_messages("bot-alpha", start, end, 25, seed),
+            "bot-beta": generate_messages("bot-beta", start, end, burst, seed),
+        }
+    )
+
+
+def demo_config(app: CertainlyApp, base_url: str) -> dict[str, t.Any]:
+    return {
+        "api_token": app.token,
+        "bot_ids": sorted(app.bots),
+        "api_url": f"{base_url}{app.prefix}/api/",
+        "message_report_path": app.path.removeprefix("/api/"),
+    }

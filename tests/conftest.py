@@ -1,0 +1,24 @@
+"""Shared fixtures: a sandbox server in a thread."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+
+from sandbox.server import Sandbox, VendorApp
+
+
+@pytest.fixture
+def sandbox_factory() -> t.Iterator[t.Callable[..., Sandbox]]:
+    """Start a sandbox with the given vendor apps; stopped after the test."""
+    started: list[Sandbox] = []
+
+    def start(*apps: VendorApp) -> Sandbox:
+        sandbox = Sandbox(list(apps)).start()
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in started:
+        sandbox.stop()
