@@ -7,6 +7,7 @@ a tap config that points at it, with the sandbox's credentials.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import signal
@@ -27,14 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-config", help="write a tap config JSON pointing at the sandbox")
     args = parser.parse_args(argv)
 
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     start, end = today - dt.timedelta(days=args.days), today + dt.timedelta(days=1)
     wanted = {v for v in args.vendors.split(",") if v}
     vendors = [v for v in SANDBOX_VENDORS if not wanted or v.key in wanted]
     apps = {v.key: v.make_app(start, end, args.seed) for v in vendors}
     sandbox = Sandbox(list(apps.values()), host=args.host, port=args.port)
     if args.write_config:
-        config = {v.key: v.demo_config(apps[v.key], sandbox.url) for v in vendors}
+        sections = {v.key: v.demo_config(apps[v.key], sandbox.url) for v in vendors}
+        config: dict[str, object] = {k: s for k, s in sections.items() if s is not None}
         config["start_date"] = f"{start.isoformat()}T00:00:00+00:00"
         with open(args.write_config, "w", encoding="utf-8") as handle:
             json.dump(config, handle, indent=2)
@@ -42,10 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sandbox.start()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     sandbox.stop()
     return 0
 

@@ -31,7 +31,7 @@ def generate_messages(
         count = per_day.get(day, 0) if isinstance(per_day, t.Mapping) else per_day
         seconds = sorted(rng.randrange(86_400 * 1_000_000) for _ in range(count))
         for micro in seconds:
-            when = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+            when = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
             when += dt.timedelta(microseconds=micro)
             next_id += 1
             rows.append(_message(rng, next_id, when, bot_id))

@@ -11,6 +11,7 @@ Control endpoints (under ``/_sandbox``): ``GET requests`` (the log), ``DELETE re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -20,6 +21,8 @@ import typing as t
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+HTML_ERROR_PAGE = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 class Headers(dict[str, str]):
@@ -110,9 +113,7 @@ class LoggedRequest:
 class Sandbox:
     """The server. ``with Sandbox([apps...]) as sb: sb.url``."""
 
-    def __init__(
-        self, apps: t.Sequence[VendorApp], host: str = "127.0.0.1", port: int = 0
-    ) -> None:
+    def __init__(self, apps: t.Sequence[VendorApp], host: str = "127.0.0.1", port: int = 0) -> None:
         self.apps = {app.prefix.rstrip("/"): app for app in apps}
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
@@ -127,7 +128,7 @@ class Sandbox:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> Sandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -185,8 +186,14 @@ class Sandbox:
         if name == "requests" and request.method == "GET":
             return json_response(
                 [
-                    {"method": r.method, "target": r.target, "vendor": r.vendor,
-                     "status": r.status, "headers": r.headers, "body": r.body}
+                    {
+                        "method": r.method,
+                        "target": r.target,
+                        "vendor": r.vendor,
+                        "status": r.status,
+                        "headers": r.headers,
+                        "body": r.body,
+                    }
                     for r in self.requests
                 ]
             )
@@ -228,7 +235,7 @@ class Sandbox:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: t.Any) -> None:
                 return
 
             def _serve(self) -> None:
@@ -273,7 +280,9 @@ class Sandbox:
                     if fault.kind == "truncate":
                         payload = payload[: max(1, len(payload) // 2)]
                     elif fault.kind == "html":
-                        payload = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
+                        payload = (
+                            b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
+                        )
                         content_type = "text/html"
                     elif fault.kind == "empty":
                         payload = b""
@@ -306,15 +315,13 @@ class Sandbox:
                 self.wfile.write(data)
 
             def _reset(self) -> None:
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.setsockopt(
                         socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                     )
-                except OSError:
-                    pass
                 self.close_connection = True
                 self.connection.close()
 
-            do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
 
         return Handler

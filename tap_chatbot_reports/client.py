@@ -64,7 +64,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         if when is None:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
+            when = when.replace(tzinfo=dt.UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
     if seconds != seconds:  # NaN
         return None
@@ -112,7 +112,7 @@ class VendorStream(RESTStream[t.Any]):
     def run_started_at(self) -> dt.datetime:
         """One "now" for the whole run, taken when the tap started."""
         return t.cast("dt.datetime", getattr(self._tap, "run_started_at", None)) or dt.datetime.now(
-            dt.timezone.utc
+            dt.UTC
         )
 
     def sync_end(self) -> dt.datetime:
@@ -133,6 +133,11 @@ class VendorStream(RESTStream[t.Any]):
         if start:
             return _parse_config_datetime(start)
         return self.run_started_at - DEFAULT_LOOKBACK_START
+
+    @property  # type: ignore[misc]
+    def selected(self) -> bool:
+        """Streams of a vendor with no config section are never synced."""
+        return isinstance(self.config.get(self.vendor), dict) and bool(super().selected)
 
     # ------------------------------------------------------------------ retries
 
@@ -288,9 +293,7 @@ class VendorStream(RESTStream[t.Any]):
                 continue
             yield record
 
-    def window_done(
-        self, context: Context | None, window: object, count: int, total: int
-    ) -> None:
+    def window_done(self, context: Context | None, window: object, count: int, total: int) -> None:
         """Log one progress line and flush state once a window is fully drained."""
         self.logger.info(
             "%s: window %s drained: %d records (partition total %d, %d requests)",
@@ -309,8 +312,8 @@ def _parse_config_datetime(value: str | dt.datetime) -> dt.datetime:
     else:
         parsed = dt.datetime.fromisoformat(str(value).strip())
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
 
 
 def _body_snippet(response: requests.Response, limit: int = 200) -> str:

@@ -76,7 +76,7 @@ class TapChatbotReports(Tap):
     config_jsonschema = build_config_schema()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self.run_started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        self.run_started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         super().__init__(*args, **kwargs)
         self._register_secrets()
         install_log_redaction()
@@ -112,10 +112,18 @@ class TapChatbotReports(Tap):
             except ValueError:
                 problems.append(f"{key}: {value!r} is not an ISO-8601 date-time")
                 continue
-            parsed[key] = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
-        if "start_date" in parsed and "end_date" in parsed:
-            if parsed["start_date"] >= parsed["end_date"]:
-                problems.append("start_date: must be before end_date")
+            parsed[key] = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        if (
+            "start_date" in parsed
+            and "end_date" in parsed
+            and (parsed["start_date"] >= parsed["end_date"])
+        ):
+            problems.append("start_date: must be before end_date")
+        if not any(isinstance(config.get(v.key), dict) for v in VENDORS):
+            problems.append(
+                "no vendor configured: add at least one section of "
+                + ", ".join(v.key for v in VENDORS)
+            )
         for vendor in VENDORS:
             section = config.get(vendor.key)
             if isinstance(section, dict):
@@ -130,33 +138,6 @@ class TapChatbotReports(Tap):
     def discover_streams(self) -> list[VendorStream]:
         """Every vendor's streams, configured or not (so --discover needs no config)."""
         return [cls(tap=self) for vendor in VENDORS for cls in vendor.streams]
-
-    def sync_all(self) -> None:
-        """Sync the selected streams of the vendors that have a config section."""
-        configured = self.configured_vendors()
-        if not configured:
-            self.logger.warning(
-                "No vendor is configured: add a section (%s) to the config",
-                ", ".join(v.key for v in VENDORS),
-            )
-        self._reset_state_progress_markers()
-        self._set_compatible_replication_methods()
-        if self.state:
-            self._state_writer.write_state(self.state)
-        for stream in self.streams.values():
-            vendor = getattr(stream, "vendor", None)
-            if vendor not in configured:
-                self.logger.debug("Skipping %s: vendor %s is not configured", stream.name, vendor)
-                continue
-            if not stream.selected and not stream.has_selected_descendents:
-                self.logger.info("Skipping deselected stream '%s'.", stream.name)
-                continue
-            if stream.parent_stream_type:
-                continue
-            stream.sync()
-            stream.finalize_state_progress_markers()
-        for stream in self.streams.values():
-            stream.log_sync_costs()
 
 
 def _friendly(error: str) -> str:
@@ -178,9 +159,7 @@ def _fail(message: str) -> t.NoReturn:
 def main() -> None:
     """Console entry point: the SDK CLI, with one redacted line (no traceback) per failure."""
     try:
-        result = TapChatbotReports.cli.main(
-            prog_name="tap-chatbot-reports", standalone_mode=False
-        )
+        result = TapChatbotReports.cli.main(prog_name="tap-chatbot-reports", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import re
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 # Epoch values above these are milliseconds / microseconds rather than seconds.
 _MS_THRESHOLD = 100_000_000_000  # year 5138 in seconds

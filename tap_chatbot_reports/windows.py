@@ -61,9 +61,7 @@ def plan_day_windows(start: dt.date, end: dt.date, max_days: int) -> list[DayWin
     return windows
 
 
-def plan_time_windows(
-    start: dt.datetime, end: dt.datetime, size: dt.timedelta
-) -> list[TimeWindow]:
+def plan_time_windows(start: dt.datetime, end: dt.datetime, size: dt.timedelta) -> list[TimeWindow]:
     """Split ``[start, end)`` into windows of at most ``size``."""
     if size <= dt.timedelta(0):
         raise ValueError("size must be positive")
@@ -120,12 +118,12 @@ def read_with_cap(
 
 def to_date(value: dt.datetime) -> dt.date:
     """The UTC calendar day of an aware date-time."""
-    return value.astimezone(dt.timezone.utc).date()
+    return value.astimezone(dt.UTC).date()
 
 
 def ceil_day(value: dt.datetime) -> dt.date:
     """The first UTC day boundary at or after ``value`` (as a date)."""
-    utc = value.astimezone(dt.timezone.utc)
+    utc = value.astimezone(dt.UTC)
     day = utc.date()
     if utc.time() == dt.time(0, 0):
         return day

@@ -35,7 +35,9 @@ class TapRun:
         return states[-1] if states else None
 
     def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("tap-chatbot-reports:")]
+        return [
+            line for line in self.stderr.splitlines() if line.startswith("tap-chatbot-reports:")
+        ]
 
 
 def parse_messages(stdout: str) -> list[dict[str, t.Any]]:

@@ -32,10 +32,14 @@ class Vendor:
 
 
 def _registry() -> list[Vendor]:
-    from tap_chatbot_reports.vendors import certainly
+    from tap_chatbot_reports.vendors import certainly, clevertap, feedbot, jaicp, xenioo
 
     return [
         certainly.VENDOR,
+        clevertap.VENDOR,
+        jaicp.VENDOR,
+        feedbot.VENDOR,
+        xenioo.VENDOR,
     ]
 
 

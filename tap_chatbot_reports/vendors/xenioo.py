@@ -1,0 +1,15 @@
+"""Xenioo (placeholder: replaced by the vendor implementation)."""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+from tap_chatbot_reports.vendors import Vendor
+
+VENDOR = Vendor(
+    key="xenioo",
+    title="Xenioo",
+    settings=th.ObjectType(),
+    streams=(),
+    secret_keys=frozenset(),
+)
