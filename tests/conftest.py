@@ -5,8 +5,13 @@ from __future__ import annotations
 import typing as t
 
 import pytest
+from hypothesis import settings
 
 from sandbox.server import Sandbox, VendorApp
+
+# Property tests: no per-example deadline (CI machines are shared), a bounded example count.
+settings.register_profile("default", deadline=None, max_examples=60)
+settings.load_profile("default")
 
 
 @pytest.fixture

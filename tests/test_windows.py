@@ -1,0 +1,104 @@
+"""Window planning: coverage, no overlap, size limits, and the adaptive split on row caps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tap_chatbot_reports.windows import (
+    DayWindow,
+    ceil_day,
+    plan_day_windows,
+    plan_time_windows,
+    read_with_cap,
+    split_day_window,
+)
+
+dates = st.dates(min_value=dt.date(2015, 1, 1), max_value=dt.date(2035, 1, 1))
+
+
+@given(dates, st.integers(min_value=0, max_value=800), st.integers(min_value=1, max_value=15))
+def test_day_windows_cover_range_exactly_without_overlap(start, length, max_days):
+    end = start + dt.timedelta(days=length)
+    windows = plan_day_windows(start, end, max_days)
+    covered = [w.start + dt.timedelta(days=i) for w in windows for i in range(w.days)]
+    expected = [start + dt.timedelta(days=i) for i in range(length)]
+    assert covered == expected  # every day once, in order
+    assert all(1 <= w.days <= max_days for w in windows)
+    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+
+
+@given(
+    st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1)),
+    st.integers(min_value=0, max_value=10**7),
+    st.integers(min_value=1, max_value=10**6),
+)
+def test_time_windows_are_contiguous_and_bounded(start, length_s, size_s):
+    size_s = max(size_s, length_s // 2000 + 1)  # keep the window count small
+    start = start.replace(tzinfo=dt.UTC)
+    end = start + dt.timedelta(seconds=length_s)
+    size = dt.timedelta(seconds=size_s)
+    windows = plan_time_windows(start, end, size)
+    if length_s == 0:
+        assert windows == []
+        return
+    assert windows[0].start == start and windows[-1].end == end
+    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(dt.timedelta(0) < w.end - w.start <= size for w in windows)
+
+
+@given(dates, st.integers(min_value=2, max_value=40))
+def test_split_halves_partition_the_window(start, days):
+    window = DayWindow(start, start + dt.timedelta(days=days))
+    halves = split_day_window(window)
+    assert halves is not None
+    first, second = halves
+    assert first.start == window.start and first.end == second.start
+    assert second.end == window.end and first.days >= second.days >= 1
+
+
+def test_one_day_window_cannot_split():
+    assert split_day_window(DayWindow(dt.date(2026, 1, 1), dt.date(2026, 1, 2))) is None
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=1200), min_size=1, max_size=30),
+    st.integers(min_value=5, max_value=600),
+)
+def test_read_with_cap_returns_every_row_of_uncapped_days(per_day, cap):
+    """Against a fake API that cuts at `cap`: each day under the cap is read completely and
+    exactly once; only days that alone exceed the cap are flagged truncated."""
+    start = dt.date(2026, 3, 1)
+    rows = {
+        start + dt.timedelta(days=i): [f"{i}-{n}" for n in range(count)]
+        for i, count in enumerate(per_day)
+    }
+    calls: list[DayWindow] = []
+
+    def fetch(window: DayWindow) -> list[str]:
+        calls.append(window)
+        out = [
+            r
+            for day, day_rows in sorted(rows.items())
+            if window.start <= day < window.end
+            for r in day_rows
+        ]
+        return out[:cap]
+
+    window = DayWindow(start, start + dt.timedelta(days=len(per_day)))
+    results = list(read_with_cap(window, fetch, cap))
+    got = [r for res in results for r in res.rows]
+    assert len(got) == len(set(got))  # nothing twice
+    for day, day_rows in rows.items():
+        if len(day_rows) < cap:
+            assert set(day_rows) <= set(got)
+    truncated_days = {res.window.start for res in results if res.truncated}
+    assert truncated_days == {day for day, day_rows in rows.items() if len(day_rows) >= cap}
+    assert [r.window for r in results] == sorted(r.window for r in results)
+
+
+def test_ceil_day():
+    assert ceil_day(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == dt.date(2026, 1, 1)
+    assert ceil_day(dt.datetime(2026, 1, 1, 0, 0, 1, tzinfo=dt.UTC)) == dt.date(2026, 1, 2)
