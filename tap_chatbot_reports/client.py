@@ -26,6 +26,7 @@ from singer_sdk.streams.rest import HTTPRequest
 
 from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.redact import redact
+from tap_chatbot_reports.schema_types import apply_json_text, json_text_paths
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
@@ -134,10 +135,15 @@ class VendorStream(RESTStream[t.Any]):
             return _parse_config_datetime(start)
         return self.run_started_at - DEFAULT_LOOKBACK_START
 
-    @property  # type: ignore[misc]
+    @property
     def selected(self) -> bool:
         """Streams of a vendor with no config section are never synced."""
-        return isinstance(self.config.get(self.vendor), dict) and bool(super().selected)
+        return isinstance(self.config.get(self.vendor), dict) and bool(self.mask.get((), True))
+
+    @selected.setter
+    def selected(self, value: bool | None) -> None:
+        self.metadata.root.selected = value
+        self._mask = self.metadata.resolve_selection()
 
     # ------------------------------------------------------------------ retries
 
@@ -275,6 +281,17 @@ class VendorStream(RESTStream[t.Any]):
         yield from ()
 
     # ------------------------------------------------------------------ records
+
+    def post_process(
+        self, row: dict[str, t.Any], context: Context | None = None
+    ) -> dict[str, t.Any] | None:
+        """Emit values of undocumented type (JSON_ANY properties) as JSON text."""
+        paths = self.__dict__.get("_json_text_paths")
+        if paths is None:
+            paths = self.__dict__["_json_text_paths"] = json_text_paths(self.schema)
+        for path in paths:
+            apply_json_text(row, path)
+        return row
 
     def skip_before_bookmark(
         self, records: t.Iterable[dict[str, t.Any]], context: Context | None

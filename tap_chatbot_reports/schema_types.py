@@ -2,10 +2,55 @@
 
 from __future__ import annotations
 
+import json
+import typing as t
+
 from singer_sdk import typing as th
 
-#: A value of undocumented JSON type, kept as it came (loaded as JSON by SQL targets).
-JSON_ANY = th.CustomType({"type": ["object", "array", "string", "number", "boolean", "null"]})
+#: A value whose JSON type is not documented (or varies). It is emitted as compact JSON text
+#: (a string stays as it is), so every target can load it as a text column and nothing is lost;
+#: `VendorStream.post_process` does the conversion for every property marked this way.
+JSON_ANY = th.CustomType({"type": ["string", "null"], "contentMediaType": "application/json"})
 
 #: An object whose keys are not known in advance; every key is kept.
 JSON_OBJECT = th.ObjectType()
+
+Path = tuple[str, ...]
+
+
+def json_text_paths(schema: dict[str, t.Any], prefix: Path = ()) -> list[Path]:
+    """Paths of the properties marked JSON_ANY; ``"[]"`` in a path steps into array items."""
+    paths: list[Path] = []
+    for name, prop in (schema.get("properties") or {}).items():
+        path = (*prefix, name)
+        if prop.get("contentMediaType") == "application/json":
+            paths.append(path)
+        elif "properties" in prop:
+            paths.extend(json_text_paths(prop, path))
+        elif isinstance(prop.get("items"), dict) and "properties" in prop["items"]:
+            paths.extend(json_text_paths(prop["items"], (*path, "[]")))
+    return paths
+
+
+def to_json_text(value: t.Any) -> t.Any:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def apply_json_text(record: t.Any, path: Path) -> None:
+    """Convert the value at ``path`` (in place) to JSON text."""
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        if isinstance(record, list):
+            for item in record:
+                apply_json_text(item, rest)
+        return
+    if not isinstance(record, dict) or head not in record:
+        return
+    if rest:
+        apply_json_text(record[head], rest)
+    else:
+        record[head] = to_json_text(record[head])

@@ -215,6 +215,12 @@ def normalise_message(raw: dict[str, t.Any], bot_id: str, report_type: int) -> d
     for key in _ID_FIELDS:
         if key in record:
             record[key] = _as_id(record[key])
+    module = record.get("bot_module")
+    if isinstance(module, dict) and isinstance(module.get("kpis"), list):
+        module["kpis"] = [
+            {**kpi, "id": _as_id(kpi.get("id"))} if isinstance(kpi, dict) else kpi
+            for kpi in module["kpis"]
+        ]
     for parent in ("bot_module", "botuser"):
         nested = record.get(parent)
         if isinstance(nested, dict):
