@@ -255,7 +255,7 @@ def test_object_response_without_a_list_is_a_clear_error():
     from tap_chatbot_reports.vendors.certainly import extract_rows
 
     assert extract_rows({"results": [{"id": 1}]}) == [{"id": 1}]
-    with pytest.raises(TapError, match="certainly.message_report_path"):
+    with pytest.raises(TapError, match=r"certainly\.message_report_path"):
         extract_rows({"detail": "something"})
     with pytest.raises(TapError):
         extract_rows("text")

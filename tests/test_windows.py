@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,7 +28,7 @@ def test_day_windows_cover_range_exactly_without_overlap(start, length, max_days
     expected = [start + dt.timedelta(days=i) for i in range(length)]
     assert covered == expected  # every day once, in order
     assert all(1 <= w.days <= max_days for w in windows)
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
 
 
 @given(
@@ -45,7 +46,7 @@ def test_time_windows_are_contiguous_and_bounded(start, length_s, size_s):
         assert windows == []
         return
     assert windows[0].start == start and windows[-1].end == end
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
     assert all(dt.timedelta(0) < w.end - w.start <= size for w in windows)
 
 
@@ -91,7 +92,7 @@ def test_read_with_cap_returns_every_row_of_uncapped_days(per_day, cap):
     results = list(read_with_cap(window, fetch, cap))
     got = [r for res in results for r in res.rows]
     assert len(got) == len(set(got))  # nothing twice
-    for day, day_rows in rows.items():
+    for _day, day_rows in rows.items():
         if len(day_rows) < cap:
             assert set(day_rows) <= set(got)
     truncated_days = {res.window.start for res in results if res.truncated}
