@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import sys
 import traceback
 import typing as t
+from urllib.parse import urlsplit
 
 import click
 from singer_sdk import Tap
@@ -127,6 +129,7 @@ class TapChatbotReports(Tap):
         for vendor in VENDORS:
             section = config.get(vendor.key)
             if isinstance(section, dict):
+                problems.extend(_url_problems(section, vendor.settings.to_dict(), vendor.key))
                 problems.extend(vendor.check_config(section))
         return problems
 
@@ -143,11 +146,35 @@ class TapChatbotReports(Tap):
 def _friendly(error: str) -> str:
     """'x is not valid in config['a']['b']' -> 'a.b: x is not valid'."""
     marker = " in config["
+    keys: list[str] = []
+    message = error
     if marker in error:
         message, _, path = error.partition(marker)
         keys = [part.strip("'\"") for part in ("[" + path).strip("[]").split("][")]
-        return f"{'.'.join(keys)}: {message}"
-    return error
+    required = re.match(r"^'([^']+)' is a required property$", message)
+    if required:
+        keys.append(required.group(1))
+        message = "this required setting is missing"
+    return f"{'.'.join(keys)}: {message}" if keys else message
+
+
+def _url_problems(value: t.Any, schema: dict[str, t.Any], name: str) -> list[str]:
+    """Check every `format: uri` setting (JSON Schema validation does not enforce formats)."""
+    if isinstance(value, dict):
+        problems: list[str] = []
+        for key, prop in (schema.get("properties") or {}).items():
+            if key in value:
+                problems += _url_problems(value[key], prop, f"{name}.{key}")
+        return problems
+    if isinstance(value, str) and schema.get("format") == "uri":
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or any(c.isspace() for c in value)
+        ):
+            return [f"{name}: {value!r} is not an http(s) URL"]
+    return []
 
 
 def _fail(message: str) -> t.NoReturn:
