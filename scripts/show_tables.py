@@ -18,7 +18,8 @@ def main(path: str) -> int:
         return 1
     print(f"{'table':<45} rows")
     for schema, table in tables:
-        (count,) = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+        query = f'select count(*) from "{schema}"."{table}"'  # noqa: S608 (names from the catalog)
+        (count,) = connection.execute(query).fetchone()
         print(f"{schema + '.' + table:<45} {count}")
     return 0
 

@@ -379,7 +379,7 @@ def test_http_401_names_the_credential_settings(sandbox_factory):
         ({"channels": ["push", "carrier_pigeon"]}, "clevertap.channels: unknown value(s) carrier"),
         ({"region": "mars1"}, "clevertap.region"),
         ({"window_days": 0}, "clevertap.window_days"),
-        ({"passcode": None}, "clevertap: 'passcode' is a required property"),
+        ({"passcode": None}, "clevertap.passcode: this required setting is missing"),
     ],
 )
 def test_bad_config_is_one_line_before_any_request(sandbox_factory, section, expected):

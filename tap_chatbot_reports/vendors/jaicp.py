@@ -139,7 +139,7 @@ def parse_page(payload: t.Any, list_key: str, where: str) -> Page:
     items = payload.get(list_key)
     paging = payload.get("paging")
     if not isinstance(items, list) or not isinstance(paging, dict):
-        keys = ", ".join(sorted(str(k) for k in payload)[:10])
+        keys = ", ".join(sorted(repr(str(k)[:40]) for k in payload)[:10])
         raise TapError(f"{where}: expected '{list_key}' and 'paging' in the response (got {keys})")
     total = _int(paging.get("totalCount"))
     if total is None or total < 0:
