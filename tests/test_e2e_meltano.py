@@ -92,7 +92,7 @@ def _tables(project: Path, warehouse: Path) -> dict[str, list[dict[str, t.Any]]]
         "out = {}\n"
         "for s, t in c.execute('select table_schema, table_name from information_schema.tables')"
         ".fetchall():\n"
-        "    cur = c.execute(f'select * from \"{s}\".\"{t}\"')\n"
+        '    cur = c.execute(f\'select * from "{s}"."{t}"\')\n'
         "    cols = [d[0] for d in cur.description]\n"
         "    out[t] = [dict(zip(cols, map(str, row))) for row in cur.fetchall()]\n"
         "print(json.dumps(out))\n"
@@ -127,9 +127,7 @@ def test_meltano_run_lands_every_certainly_message_in_duckdb(
     assert len(again) == len(expected)
 
 
-def test_meltano_run_lands_rows_for_every_configured_vendor(
-    project: Path, tmp_path: Path
-) -> None:
+def test_meltano_run_lands_rows_for_every_configured_vendor(project: Path, tmp_path: Path) -> None:
     warehouse, state_db = tmp_path / "w.duckdb", tmp_path / "state.db"
     _run(project, warehouse, state_db)
     tables = _tables(project, warehouse)
