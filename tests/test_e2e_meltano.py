@@ -68,6 +68,12 @@ def project(
     return folder
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles(sandbox: tuple[Sandbox, dict[str, t.Any]]) -> None:
+    """Each test is a new Meltano project state: forget Xenioo's hourly call budget."""
+    sandbox[1]["xenioo"]._last_call.clear()
+
+
 def _run(project: Path, warehouse: Path, state_db: Path) -> str:
     return _meltano(
         project,
