@@ -444,7 +444,7 @@ def test_a_body_that_is_not_a_list_is_one_clear_error(sandbox_factory):
     assert run.returncode == 1
     lines = run.error_lines()
     assert len(lines) == 1
-    assert "userData returned an object (keys: message)" in lines[0]
+    assert "userData returned an object (keys: 'message')" in lines[0]
     assert "feedbot.api_url_template" in lines[0]
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 from singer_sdk import typing as th
 from singer_sdk.streams.rest import HTTPRequest
 
+from tap_chatbot_reports.checks import describe_payload, list_problems, unwrap_rows
 from tap_chatbot_reports.client import VendorStream
 from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.schema_types import JSON_ANY
@@ -243,21 +244,13 @@ def normalise_message(raw: dict[str, t.Any], bot_id: str, report_type: int) -> d
 
 def extract_rows(payload: t.Any) -> list[t.Any]:
     """The list of messages in a response body (an array; tolerates one wrapping object)."""
-    if isinstance(payload, list):
-        return payload
-    if isinstance(payload, dict):
-        lists = [value for value in payload.values() if isinstance(value, list)]
-        if len(lists) == 1:
-            return lists[0]
-        keys = ", ".join(sorted(str(k) for k in payload)[:10])
+    rows = unwrap_rows(payload)
+    if rows is None:
         raise TapError(
-            f"Certainly returned an object (keys: {keys}) where a list of messages was expected; "
-            "check certainly.message_report_path"
+            f"Certainly returned {describe_payload(payload)} where a list of messages was "
+            "expected; check certainly.message_report_path"
         )
-    raise TapError(
-        f"Certainly returned {type(payload).__name__} where a list of messages was expected; "
-        "check certainly.message_report_path"
-    )
+    return rows
 
 
 class CertainlyMessagesStream(VendorStream):
@@ -353,13 +346,7 @@ def check_config(section: dict[str, t.Any]) -> list[str]:
     problems: list[str] = []
     bots = section.get("bot_ids")
     if isinstance(bots, list):
-        if not bots:
-            problems.append("certainly.bot_ids: list at least one bot id")
-        duplicates = sorted({str(b) for b in bots if bots.count(b) > 1})
-        if duplicates:
-            problems.append(f"certainly.bot_ids: duplicated bot id(s): {', '.join(duplicates)}")
-        if any(isinstance(b, str) and not b.strip() for b in bots):
-            problems.append("certainly.bot_ids: a bot id is empty")
+        problems += list_problems(bots, "certainly.bot_ids", "bot id")
     return problems
 
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from singer_sdk.streams.rest import HTTPRequest
 
+from tap_chatbot_reports.checks import describe_payload, unwrap_rows
 from tap_chatbot_reports.client import VendorAPIError, VendorStream
 from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.timeparse import parse_timestamp
@@ -104,20 +105,13 @@ def bot_base_url(template: str, bot_id: str) -> str:
 
 def extract_rows(payload: t.Any, bot_id: str, export: Export) -> list[t.Any]:
     """The list of rows in a body: a JSON array (one wrapping object with one list tolerated)."""
-    if isinstance(payload, list):
-        return payload
-    if isinstance(payload, dict):
-        lists = [value for value in payload.values() if isinstance(value, list)]
-        if len(lists) == 1:
-            return lists[0]
-        keys = ", ".join(sorted(str(k) for k in payload)[:10])
-        found = f"an object (keys: {keys})"
-    else:
-        found = type(payload).__name__
-    raise TapError(
-        f"Feedbot bot {bot_id}: export {export.path} returned {found} where a list of rows was "
-        "expected; check feedbot.api_url_template"
-    )
+    rows = unwrap_rows(payload)
+    if rows is None:
+        raise TapError(
+            f"Feedbot bot {bot_id}: export {export.path} returned {describe_payload(payload)} "
+            "where a list of rows was expected; check feedbot.api_url_template"
+        )
+    return rows
 
 
 def record_time(record: t.Mapping[str, t.Any]) -> dt.datetime | None:

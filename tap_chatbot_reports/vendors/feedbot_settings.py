@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
+from tap_chatbot_reports.checks import list_problems
 from tap_chatbot_reports.vendors.feedbot_schemas import KINDS, USER_DATA_FIXED
 
 DEFAULT_API_URL_TEMPLATE = "https://feedbot-{bot_id}.azurewebsites.net"
@@ -78,11 +79,8 @@ def _check_bots(bots: t.Any) -> list[str]:
         return []
     if not bots:
         return ["feedbot.bots: list at least one bot"]
-    problems: list[str] = []
     ids = [str(b.get("bot_id", "")) for b in bots if isinstance(b, dict)]
-    duplicates = sorted({b for b in ids if ids.count(b) > 1})
-    if duplicates:
-        problems.append(f"feedbot.bots: duplicated bot id(s): {', '.join(duplicates)}")
+    problems = [p for p in list_problems(ids, "feedbot.bots", "bot id") if "duplicated" in p]
     bad = sorted({b for b in ids if not _BOT_ID.match(b)})
     if bad:
         problems.append(

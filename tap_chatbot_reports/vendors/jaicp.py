@@ -21,6 +21,7 @@ from urllib.parse import quote
 from singer_sdk import typing as th
 from singer_sdk.streams.rest import HTTPRequest
 
+from tap_chatbot_reports.checks import list_problems
 from tap_chatbot_reports.client import VendorStream, describe_context
 from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.timeparse import format_timestamp, normalise_timestamp, parse_timestamp
@@ -694,13 +695,7 @@ def check_config(section: dict[str, t.Any]) -> list[str]:
                 "jaicp.project_short_names: only used with api_version v1 (a legacy token "
                 "belongs to one project); remove it"
             )
-        duplicates = sorted({str(p) for p in projects if projects.count(p) > 1})
-        if duplicates:
-            problems.append(
-                f"jaicp.project_short_names: duplicated project(s): {', '.join(duplicates)}"
-            )
-        if any(isinstance(p, str) and not p.strip() for p in projects):
-            problems.append("jaicp.project_short_names: a project short name is empty")
+        problems += list_problems(projects, "jaicp.project_short_names", "project")
     return problems
 
 

@@ -13,6 +13,7 @@ import re
 import typing as t
 from dataclasses import dataclass
 
+from tap_chatbot_reports.checks import describe_payload, unwrap_rows
 from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.timeparse import format_timestamp
 
@@ -267,15 +268,10 @@ def normalise_row(
 
 def extract_rows(payload: t.Any, what: str) -> list[t.Any]:
     """The array of statistics in a body (tolerates one wrapping object holding one list)."""
-    if isinstance(payload, list):
-        return payload
-    if isinstance(payload, dict):
-        lists = [value for value in payload.values() if isinstance(value, list)]
-        if len(lists) == 1:
-            return lists[0]
-        keys = ", ".join(sorted(str(k) for k in payload)[:10])
-        raise TapError(f"Xenioo returned an object (keys: {keys}) where {what} was expected")
-    raise TapError(f"Xenioo returned {type(payload).__name__} where {what} was expected")
+    rows = unwrap_rows(payload)
+    if rows is None:
+        raise TapError(f"Xenioo returned {describe_payload(payload)} where {what} was expected")
+    return rows
 
 
 # ---------------------------------------------------------------------------- throttle budget

@@ -7,6 +7,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_chatbot_reports.checks import list_problems
 from tap_chatbot_reports.vendors.xenioo_parse import (
     ACCOUNT_TYPES,
     BOT_TYPES,
@@ -170,27 +171,16 @@ def check_config(section: dict[str, t.Any]) -> list[str]:
         values = section.get(key)
         if not isinstance(values, list):
             continue
-        if not values:
-            problems.append(f"xenioo.{key}: list at least one value (or leave it out)")
-        duplicates = sorted({str(v) for v in values if values.count(v) > 1})
-        if duplicates:
-            problems.append(f"xenioo.{key}: duplicated value(s): {', '.join(duplicates)}")
+        problems += list_problems(values, f"xenioo.{key}", "value")
     keys = section.get("bot_api_keys")
-    if isinstance(keys, list):
-        if any(isinstance(k, str) and not k.strip() for k in keys):
-            problems.append("xenioo.bot_api_keys: an api key is empty")
-        if "*" in keys and len(keys) > 1:
-            problems.append(
-                "xenioo.bot_api_keys: `*` already covers every bot; list either `*` or api keys"
-            )
+    if isinstance(keys, list) and "*" in keys and len(keys) > 1:
+        problems.append(
+            "xenioo.bot_api_keys: `*` already covers every bot; list either `*` or api keys"
+        )
     bots = section.get("bots")
     if isinstance(bots, list):
         names = [str(b.get("api_key")) for b in bots if isinstance(b, dict)]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            problems.append(f"xenioo.bots: duplicated api_key(s): {', '.join(duplicates)}")
-        if any(not n.strip() for n in names):
-            problems.append("xenioo.bots: a bot api_key is empty")
+        problems += list_problems(names, "xenioo.bots", "api_key") if names else []
     path = section.get("bot_statistics_path")
     if isinstance(path, str):
         problems.extend(_check_path_template(path))
