@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import typing as t
 from dataclasses import dataclass, field
+
+import msgspec
 
 from sandbox.server import Request, Response, json_response
 
@@ -37,6 +40,63 @@ def generate_messages(
             rows.append(_message(rng, next_id, when, bot_id))
         day += dt.timedelta(days=1)
     return rows
+
+
+class DailyMessages:
+    """A bot's messages, generated day by day on demand (deterministic, nothing kept).
+
+    Cheap at any scale: a call for some days generates just those days. Iterating gives every
+    message in time order (the ground truth for tests and benchmarks).
+    """
+
+    def __init__(
+        self,
+        bot_id: str,
+        start: dt.date,
+        end: dt.date,
+        per_day: int | t.Mapping[dt.date, int],
+        seed: int = 1,
+    ) -> None:
+        self.bot_id, self.start, self.end, self.seed = bot_id, start, end, seed
+        self.per_day = per_day
+
+    def count(self, day: dt.date) -> int:
+        if not self.start <= day < self.end:
+            return 0
+        return self.per_day.get(day, 0) if isinstance(self.per_day, t.Mapping) else self.per_day
+
+    def day(self, day: dt.date) -> list[dict[str, t.Any]]:
+        count = self.count(day)
+        if not count:
+            return []
+        rng = random.Random(f"{self.seed}-{self.bot_id}-{day.isoformat()}")
+        base = day.toordinal() * 1_000_000
+        midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        micros = sorted(rng.randrange(86_400 * 1_000_000) for _ in range(count))
+        return [
+            _message(rng, base + n, midnight + dt.timedelta(microseconds=micro), self.bot_id)
+            for n, micro in enumerate(micros)
+        ]
+
+    def between(self, first: dt.date, last: dt.date) -> t.Iterator[dict[str, t.Any]]:
+        """Messages of days ``first..last`` (inclusive), in time order."""
+        day = max(first, self.start)
+        while day <= last and day < self.end:
+            yield from self.day(day)
+            day += dt.timedelta(days=1)
+
+    def count_between(self, first: dt.date, last: dt.date) -> int:
+        day, total = max(first, self.start), 0
+        while day <= last and day < self.end:
+            total += self.count(day)
+            day += dt.timedelta(days=1)
+        return total
+
+    def __iter__(self) -> t.Iterator[dict[str, t.Any]]:
+        return self.between(self.start, self.end)
+
+    def __len__(self) -> int:
+        return self.count_between(self.start, self.end)
 
 
 def _message(rng: random.Random, ident: int, when: dt.datetime, bot_id: str) -> dict[str, t.Any]:
@@ -99,7 +159,7 @@ def _day(ts: str) -> dt.date:
 class CertainlyApp:
     """Fake API; ``bots`` maps bot id to its messages (any order)."""
 
-    bots: dict[str, list[dict[str, t.Any]]]
+    bots: dict[str, list[dict[str, t.Any]] | DailyMessages]
     token: str = TOKEN
     path: str = PATH
     prefix: str = "/certainly"
@@ -128,10 +188,16 @@ class CertainlyApp:
         bot = request.arg("botId")
         if bot not in self.bots:
             return json_response({"detail": "Bot not found."}, status=404)
-        rows = [m for m in self.bots[bot] if start <= _day(m["timestamp"]) <= end]
-        rows.sort(key=lambda m: m["timestamp"])
-        self.calls.append((bot, start, end, len(rows)))
-        return json_response(rows[: self.row_cap])
+        messages = self.bots[bot]
+        if isinstance(messages, DailyMessages):
+            total = messages.count_between(start, end)
+            rows = list(itertools.islice(messages.between(start, end), self.row_cap))
+        else:
+            rows = [m for m in messages if start <= _day(m["timestamp"]) <= end]
+            rows.sort(key=lambda m: m["timestamp"])
+            total = len(rows)
+        self.calls.append((bot, start, end, total))
+        return Response(raw=msgspec.json.encode(rows[: self.row_cap]))
 
 
 def default_app(start: dt.date, end: dt.date, seed: int = 1) -> CertainlyApp:

@@ -14,17 +14,25 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import threading
 import time
 import typing as t
 from http import HTTPStatus
 
 import msgspec
 import requests
+import singer_sdk.singerlib as singer
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest
 
 from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.fastpath import compile_conformer, plain_sdk_path
+from tap_chatbot_reports.prefetch import Lane, PartitionPipeline
+from tap_chatbot_reports.progress import StreamProgress
 from tap_chatbot_reports.redact import redact
 from tap_chatbot_reports.schema_types import apply_json_text, json_text_paths
 
@@ -32,6 +40,8 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
+#: False when the benchmark harness asks for the SDK's default record path.
+FAST_PATH = not plain_sdk_path()
 MAX_RETRY_AFTER_SECONDS = 300.0
 MAX_BACKOFF_SECONDS = 120.0
 DEFAULT_LOOKBACK_START = dt.timedelta(days=30)
@@ -82,6 +92,11 @@ def describe_context(context: Context | t.Mapping[str, t.Any] | None) -> str:
 class VendorStream(RESTStream[t.Any]):
     """Base stream: one vendor, one endpoint family."""
 
+    #: Fast path: records are conformed by ``post_process`` (compiled), not by the SDK.
+    TYPE_CONFORMANCE_LEVEL = (
+        TypeConformanceLevel.RECURSIVE if not FAST_PATH else TypeConformanceLevel.NONE
+    )
+
     #: Config section of the vendor (also the stream name prefix).
     vendor: t.ClassVar[str] = ""
     #: Human name used in messages.
@@ -93,10 +108,24 @@ class VendorStream(RESTStream[t.Any]):
     #: A label for metrics and logs (never a real URL path: those may carry secrets).
     path = ""
 
+    #: Windows/partitions fetched at once when the vendor section has no ``max_concurrency``.
+    default_concurrency: t.ClassVar[int] = 1
+
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
         super().__init__(*args, **kwargs)
-        self._current_context: Context | None = None
         self.requests_made = 0
+        self._pipeline: PartitionPipeline | None = None
+
+    @property
+    def _current_context(self) -> Context | None:
+        """The partition of the request being made (per thread: fetches run concurrently)."""
+        return t.cast("Context | None", getattr(self._local, "context", None))
+
+    @_current_context.setter
+    def _current_context(self, value: Context | None) -> None:
+        self._local.context = value
 
     # ------------------------------------------------------------------ settings
 
@@ -221,7 +250,8 @@ class VendorStream(RESTStream[t.Any]):
         self, prepared_request: requests.PreparedRequest, context: Context | None
     ) -> requests.Response:
         self._current_context = context
-        self.requests_made += 1
+        with self._count_lock:
+            self.requests_made += 1
         return super()._request(prepared_request, context)
 
     def _request_and_decode(
@@ -280,18 +310,102 @@ class VendorStream(RESTStream[t.Any]):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         yield from ()
 
+    # ------------------------------------------------------------------ concurrency
+
+    def concurrency(self) -> int:
+        """Requests in flight at once for this stream (``<vendor>.max_concurrency``)."""
+        value = self.settings.get("max_concurrency")
+        return max(1, int(value if value is not None else self.default_concurrency))
+
+    def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
+        """``(window, lane)`` pairs of one partition, in emission order (vendors override)."""
+        raise NotImplementedError
+
+    def fetch_lanes(self, context: Context | None) -> t.Iterator[tuple[object, t.Iterator[t.Any]]]:
+        """This partition's windows with their fetched items, in window order.
+
+        Up to ``concurrency()`` windows are fetched at once, including the first windows of the
+        partitions that follow; what comes out is still one partition at a time, in order, so
+        the caller emits and flushes state per drained window as a sequential read would.
+        """
+        pipeline = self._pipeline
+        if pipeline is None or not pipeline.expects(context):
+            if pipeline is not None:
+                pipeline.close()
+            partitions: list[t.Any] = list(self.partitions or [])
+            contexts = partitions[partitions.index(context) :] if context in partitions else []
+            pipeline = self._pipeline = PartitionPipeline(
+                contexts or [context], self._plan_partition, self.concurrency()
+            )
+        yield from pipeline.take(context)
+
+    def _plan_partition(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
+        if context is not None and self.replication_key:
+            # The SDK records a partition's starting bookmark when it starts syncing it; a
+            # partition planned ahead needs it now. Idempotent: the partition's state does not
+            # change before its own sync starts.
+            self._write_starting_replication_value(context)
+        return self.plan_lanes(context)
+
     # ------------------------------------------------------------------ records
 
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:
-        """Emit values of undocumented type (JSON_ANY properties) as JSON text."""
+        """Emit values of undocumented type (JSON_ANY properties) as JSON text.
+
+        On the fast path this also does the SDK's type conformance (compiled once from the
+        schema; the SDK's own is off): see ``fastpath``.
+        """
+        if FAST_PATH:
+            conform = self.__dict__.get("_conformer")
+            if conform is None:
+                conform = self.__dict__["_conformer"] = compile_conformer(
+                    self.schema, self._warn_unmapped
+                )
+            return t.cast("dict[str, t.Any]", conform(row))
         paths = self.__dict__.get("_json_text_paths")
         if paths is None:
             paths = self.__dict__["_json_text_paths"] = json_text_paths(self.schema)
         for path in paths:
             apply_json_text(row, path)
         return row
+
+    def _generate_record_messages(
+        self, record: dict[str, t.Any]
+    ) -> t.Generator[singer.RecordMessage, None, None]:
+        """The SDK's RECORD messages; on the fast path without its per-record schema walks.
+
+        Type conformance already happened in ``post_process``, and deselected properties are
+        popped only when some property is actually deselected (the SDK walks the schema for
+        every record either way). Everything else is as in the SDK (stream maps included).
+        """
+        if not FAST_PATH:
+            yield from super()._generate_record_messages(record)
+            return
+        mask = self.mask
+        cached = self.__dict__.get("_mask_all_selected")
+        if cached is None or cached[0] is not mask:
+            cached = self.__dict__["_mask_all_selected"] = (mask, all(mask.values()))
+        if not cached[1]:
+            pop_deselected_record_properties(record, self.schema, mask)
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
+
+    def _warn_unmapped(self, path: str) -> None:
+        warned: set[str] = self.__dict__.setdefault("_unmapped_warned", set())
+        if path not in warned:
+            warned.add(path)
+            self.logger.warning(
+                "Stream %s: property %s is not in the schema and was dropped", self.name, path
+            )
 
     def skip_before_bookmark(
         self, records: t.Iterable[dict[str, t.Any]], context: Context | None
@@ -310,17 +424,37 @@ class VendorStream(RESTStream[t.Any]):
                 continue
             yield record
 
+    @property
+    def progress(self) -> StreamProgress:
+        """This stream's window progress (created on first use)."""
+        tracker = self.__dict__.get("_progress")
+        if tracker is None:
+            tracker = self.__dict__["_progress"] = StreamProgress(
+                self.vendor_title or self.vendor, self.name
+            )
+        return t.cast("StreamProgress", tracker)
+
+    def windows_planned(self, context: Context | None, windows: int) -> None:
+        """Tell the progress lines how many windows this partition has."""
+        self.progress.planned(describe_context(context), windows)
+
     def window_done(self, context: Context | None, window: object, count: int, total: int) -> None:
-        """Log one progress line and flush state once a window is fully drained."""
-        self.logger.info(
-            "%s: window %s drained: %d records (partition total %d, %d requests)",
-            self._error_prefix(),
-            window,
-            count,
-            total,
-            self.requests_made,
+        """Log one progress line (INFO) and flush state once a window is fully drained."""
+        report = self.progress.drained(
+            describe_context(context), window, count, self.requests_made, total
         )
-        self._write_state_message()
+        self.logger.info("%s", report.message(), extra=report.fields())
+        self.flush_state()
+
+    def flush_state(self) -> None:
+        """Write a STATE message now, except when records go out as BATCH files: the SDK
+        then writes state after each BATCH message (a STATE line before the BATCH message
+        holding its records would put the bookmark ahead of the data)."""
+        batching = self.__dict__.get("_batching")
+        if batching is None:
+            batching = self.__dict__["_batching"] = self.get_batch_config(self.config) is not None
+        if not batching:
+            self._write_state_message()
 
 
 def _parse_config_datetime(value: str | dt.datetime) -> dt.datetime:

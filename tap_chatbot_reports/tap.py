@@ -14,8 +14,10 @@ import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.io_base import SingerWriter
 
 from tap_chatbot_reports.errors import TapConfigError, TapError
+from tap_chatbot_reports.fastpath import BufferedMsgSpecWriter, plain_sdk_path
 from tap_chatbot_reports.redact import REDACTOR, collect_secrets, install_log_redaction, redact
 from tap_chatbot_reports.vendors import VENDORS
 
@@ -76,6 +78,8 @@ class TapChatbotReports(Tap):
 
     name = "tap-chatbot-reports"
     config_jsonschema = build_config_schema()
+    #: msgspec lines, flushed per STATE (see ``fastpath``); the SDK default on the plain path.
+    message_writer_class = SingerWriter if plain_sdk_path() else BufferedMsgSpecWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self.run_started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)

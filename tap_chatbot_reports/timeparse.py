@@ -60,7 +60,18 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+#: Already-UTC ISO forms (``...SSZ``, ``...SS.fffZ``, ``...SS.ffffff+00:00``): rewritten without
+#: building a datetime (this runs once or twice per record).
+_UTC_ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{3}|\d{6}))?(?:Z|\+00:00)")
+
+
 def normalise_timestamp(value: object) -> str | None:
     """``parse_timestamp`` then ``format_timestamp``."""
+    if value.__class__ is str:
+        match = _UTC_ISO.fullmatch(value)  # type: ignore[arg-type]
+        if match:
+            whole, fraction = match.groups()
+            dt.datetime.fromisoformat(whole)  # validates (ValueError), as the slow path would
+            return f"{whole}.{(fraction or '').ljust(6, '0')}+00:00"
     parsed = parse_timestamp(value)
     return None if parsed is None else format_timestamp(parsed)

@@ -8,6 +8,7 @@ vendor's maximum.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import typing as t
 from dataclasses import dataclass
 
@@ -114,6 +115,66 @@ def read_with_cap(
             yield WindowResult(current, rows, truncated=True)
             continue
         stack.extend(reversed(halves))
+
+
+def read_sorted_with_cap(
+    window: DayWindow,
+    fetch: t.Callable[[DayWindow], list[T]],
+    cap: int,
+    day_of: t.Callable[[T], dt.date | None],
+) -> t.Iterator[WindowResult[T]]:
+    """Like ``read_with_cap``, but uses what a capped answer says when rows come sorted by time.
+
+    A capped answer whose rows are in time order holds every row of the days before its last
+    row's day: those days are kept and the next call starts at that day (the greedy plan an
+    oracle knowing per-day counts would choose). When the first day alone fills the cap it is
+    yielded ``truncated``. Rows out of time order, or dated outside the window, fall back to
+    halving (``read_with_cap``) for the rest of the window.
+    """
+    cursor = window.start
+    while cursor < window.end:
+        current = DayWindow(cursor, window.end)
+        rows = fetch(current)
+        if len(rows) < cap:
+            yield WindowResult(current, rows)
+            return
+        days = [day_of(row) for row in rows]
+        if any(d is None or not cursor <= d < window.end for d in days) or any(
+            a > b  # type: ignore[operator]
+            for a, b in itertools.pairwise(days)
+        ):
+            yield from read_with_cap(current, fetch, cap)
+            return
+        last = t.cast("dt.date", days[-1])
+        if last == cursor:
+            yield WindowResult(DayWindow(cursor, cursor + ONE_DAY), rows, truncated=True)
+            cursor += ONE_DAY
+            continue
+        kept = [row for row, day in zip(rows, days, strict=True) if day != last]
+        yield WindowResult(DayWindow(cursor, last), kept)
+        cursor = last
+
+
+def minimal_calls(
+    counts: t.Mapping[dt.date, int], start: dt.date, end: dt.date, cap: int, max_days: int
+) -> int:
+    """Fewest calls that read ``[start, end)`` completely, knowing every day's row count.
+
+    A call covers at most ``max_days`` contiguous days and must return fewer than ``cap`` rows
+    (a one-day call is accepted whatever its count). Greedy (longest window first) is optimal
+    for contiguous windows with a monotone constraint.
+    """
+    calls = 0
+    cursor = start
+    while cursor < end:
+        stop = cursor + ONE_DAY
+        rows = counts.get(cursor, 0)
+        while stop < end and (stop - cursor).days < max_days and rows + counts.get(stop, 0) < cap:
+            rows += counts.get(stop, 0)
+            stop += ONE_DAY
+        calls += 1
+        cursor = stop
+    return calls
 
 
 def to_date(value: dt.datetime) -> dt.date:

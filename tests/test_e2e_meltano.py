@@ -1,8 +1,8 @@
 """End to end as users run it: real Meltano, the repository's meltano.yml, the real DuckDB target.
 
-A session fixture copies meltano.yml into a scratch project (pointing the sandbox environment at
-this test's sandbox port and the extractor's pip_url at this checkout) and runs `meltano install`
-once; each test then runs `meltano run` and reads the warehouse back.
+The session fixtures (tests/e2e_support.py) copy meltano.yml into a scratch project (pointing the
+sandbox environment at this session's sandbox and the extractor's pip_url at this checkout) and
+run `meltano install` once; each test then runs `meltano run` and reads the warehouse back.
 """
 
 from __future__ import annotations
@@ -11,79 +11,37 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 import typing as t
 from pathlib import Path
 
 import pytest
-import yaml
 
-from sandbox.apps import SANDBOX_VENDORS
 from sandbox.server import Sandbox
 
+pytest.register_assert_rewrite("tests.e2e_support")  # before the import: it is also a plugin
+from tests.e2e_support import (  # noqa: E402
+    BIN,
+    END,
+    compare,
+    extract_env,
+    meltano,
+    truth,
+    xenioo_served,
+)
+
+pytest_plugins = ["tests.e2e_support"]
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-TODAY = dt.datetime.now(dt.UTC).date()
-START = TODAY - dt.timedelta(days=20)
-END = TODAY - dt.timedelta(days=1)  # the last complete day: ground truth does not move
 
-
-def _meltano(project: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [str(BIN / "meltano"), *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})},
-        timeout=1200,
-        check=False,
-    )
-    assert done.returncode == 0, f"meltano {' '.join(args)} failed:\n{done.stderr[-4000:]}"
-    return done.stderr
-
-
-@pytest.fixture(scope="session")
-def sandbox() -> t.Iterator[tuple[Sandbox, dict[str, t.Any]]]:
-    apps = {v.key: v.make_app(START, TODAY + dt.timedelta(days=1), 7) for v in SANDBOX_VENDORS}
-    server = Sandbox(list(apps.values())).start()
-    yield server, apps
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def project(
-    tmp_path_factory: pytest.TempPathFactory, sandbox: tuple[Sandbox, dict[str, t.Any]]
-) -> Path:
-    server, _ = sandbox
-    folder = tmp_path_factory.mktemp("meltano-project")
-    text = (ROOT / "meltano.yml").read_text().replace("http://127.0.0.1:8765", server.url)
-    config = yaml.safe_load(text)
-    for plugin in config["plugins"]["extractors"]:
-        if plugin["name"] == "tap-chatbot-reports":
-            plugin["pip_url"] = f"-e {ROOT}"
-    (folder / "meltano.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    _meltano(folder, "install")
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles(sandbox: tuple[Sandbox, dict[str, t.Any]]) -> None:
-    """Each test is a new Meltano project state: forget Xenioo's hourly call budget."""
-    sandbox[1]["xenioo"]._last_call.clear()
-
-
-def _run(project: Path, warehouse: Path, state_db: Path) -> str:
-    return _meltano(
+def _run(project: Path, warehouse: Path, state_db: Path, end: dt.date = END) -> str:
+    return meltano(
         project,
         "--environment=sandbox",
         "run",
         "tap-chatbot-reports",
         "target-duckdb",
         env={
-            "TAP_CHATBOT_REPORTS_START_DATE": f"{START.isoformat()}T00:00:00+00:00",
-            "TAP_CHATBOT_REPORTS_END_DATE": f"{END.isoformat()}T23:59:59+00:00",
+            **extract_env(end),
             "TARGET_DUCKDB_FILEPATH": str(warehouse),
             "MELTANO_DATABASE_URI": f"sqlite:///{state_db}",
         },
@@ -109,39 +67,87 @@ def _tables(project: Path, warehouse: Path) -> dict[str, list[dict[str, t.Any]]]
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-def test_meltano_run_lands_every_certainly_message_in_duckdb(
+def test_every_table_of_every_vendor_matches_the_sandbox_and_reruns_add_only_new_rows(
     project: Path, sandbox: tuple[Sandbox, dict[str, t.Any]], tmp_path: Path
 ) -> None:
     _, apps = sandbox
     warehouse, state_db = tmp_path / "w.duckdb", tmp_path / "state.db"
+    first_end = END - dt.timedelta(days=3)
+    calls = len(apps["xenioo"].calls)
+    _run(project, warehouse, state_db, first_end)
+    xenioo = xenioo_served(apps["xenioo"], calls)
+    problems = compare(_tables(project, warehouse), truth(apps, first_end), xenioo, "duckdb run 1")
+    assert not problems, problems
+
+    # A second, incremental run: the three new days land, re-read days are merged, not doubled.
+    calls = len(apps["xenioo"].calls)
     _run(project, warehouse, state_db)
-    tables = _tables(project, warehouse)
-    expected = {
-        (bot, str(m["id"]))
-        for bot, rows in apps["certainly"].bots.items()
-        for m in rows
-        if m["timestamp"][:10] <= END.isoformat()
+    assert len(apps["xenioo"].calls) == calls  # Xenioo's hourly budget: no call, rows kept
+    problems = compare(_tables(project, warehouse), truth(apps, END), xenioo, "duckdb run 2")
+    assert not problems, problems
+
+
+def test_two_inherited_accounts_run_in_parallel_with_separate_state(
+    project: Path, sandbox: tuple[Sandbox, dict[str, t.Any]], tmp_path: Path
+) -> None:
+    """meltano.yml's tap-chatbot-reports--eu and --us (one Certainly bot each) as two parallel
+    jobs: each lands only its own bot and keeps its own state."""
+    _, apps = sandbox
+    state_db = tmp_path / "state.db"
+    base = {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{state_db}",
     }
-    landed = {(row["bot_id"], row["id"]) for row in tables["certainly_messages"]}
-    assert len(tables["certainly_messages"]) == len(expected)
-    assert landed == expected
+    env = {"MELTANO_DATABASE_URI": f"sqlite:///{state_db}"}
+    # A project's system database exists before jobs run in parallel (two jobs migrating a new
+    # one at the same moment collide): any meltano command creates it.
+    meltano(project, "--environment=sandbox", "state", "list", env=env)
+    jobs = {}
+    for region in ("eu", "us"):
+        prefix = f"TAP_CHATBOT_REPORTS__{region.upper()}"
+        env = {
+            **base,
+            **extract_env(END, prefix),
+            # This account's job reads Certainly only.
+            f"{prefix}__SELECT": json.dumps(["certainly_messages.*"]),
+            "TARGET_DUCKDB_FILEPATH": str(tmp_path / f"{region}.duckdb"),
+        }
+        jobs[region] = subprocess.Popen(
+            [
+                str(BIN / "meltano"),
+                "--environment=sandbox",
+                "run",
+                f"tap-chatbot-reports--{region}",
+                "target-duckdb",
+            ],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    for region, job in jobs.items():
+        _, err = job.communicate(timeout=900)
+        assert job.returncode == 0, f"{region}: {err[-3000:]}"
 
-    # A second, incremental run re-reads only each bot's last day: no duplicate rows land.
-    _run(project, warehouse, state_db)
-    again = _tables(project, warehouse)["certainly_messages"]
-    assert {(row["bot_id"], row["id"]) for row in again} == expected
-    assert len(again) == len(expected)
+    listed = meltano(project, "--environment=sandbox", "state", "list", env=env)
+    ids = sorted(line.split()[0] for line in listed.splitlines() if "tap-chatbot-reports--" in line)
+    print("meltano state list:", ids)
+    assert len(ids) == 2 and any("--eu" in i for i in ids) and any("--us" in i for i in ids)
 
-
-def test_meltano_run_lands_rows_for_every_configured_vendor(project: Path, tmp_path: Path) -> None:
-    warehouse, state_db = tmp_path / "w.duckdb", tmp_path / "state.db"
-    _run(project, warehouse, state_db)
-    tables = _tables(project, warehouse)
-    sandbox_config = yaml.safe_load((project / "meltano.yml").read_text())["environments"][1]
-    vendors = set(sandbox_config["config"]["plugins"]["extractors"][0]["config"]) - {
-        "backoff_factor"
-    }
-    for vendor in vendors:
-        landed = {name: len(rows) for name, rows in tables.items() if name.startswith(vendor)}
-        assert landed, f"no table landed for {vendor}"
-        assert sum(landed.values()) > 0, f"{vendor}: {landed}"
+    expected_bots = {"eu": "bot-alpha", "us": "bot-beta"}
+    for region, bot in expected_bots.items():
+        (state_id,) = [i for i in ids if f"--{region}" in i]
+        output = meltano(project, "state", "get", state_id, env=env)
+        state = json.loads(next(x for x in output.splitlines() if x.startswith("{")))
+        partitions = state["singer_state"]["bookmarks"]["certainly_messages"]["partitions"]
+        print(f"{state_id}: {[p['context'] for p in partitions]}")
+        assert [p["context"] for p in partitions] == [{"bot_id": bot}]
+        rows = _tables(project, tmp_path / f"{region}.duckdb")["certainly_messages"]
+        want = {
+            str(m["id"])
+            for m in apps["certainly"].bots[bot]
+            if m["timestamp"][:10] <= END.isoformat()
+        }
+        assert {r["id"] for r in rows} == want and {r["bot_id"] for r in rows} == {bot}

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from tap_chatbot_reports.windows import (
     DayWindow,
     ceil_day,
+    minimal_calls,
     plan_day_windows,
     plan_time_windows,
+    read_sorted_with_cap,
     read_with_cap,
     split_day_window,
 )
@@ -103,3 +105,73 @@ def test_read_with_cap_returns_every_row_of_uncapped_days(per_day, cap):
 def test_ceil_day():
     assert ceil_day(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == dt.date(2026, 1, 1)
     assert ceil_day(dt.datetime(2026, 1, 1, 0, 0, 1, tzinfo=dt.UTC)) == dt.date(2026, 1, 2)
+
+
+# ---------------------------------------------------------------------------- sorted, capped reads
+
+_DAY0 = dt.date(2026, 1, 1)
+
+
+def _fake_api(counts: dict[dt.date, int], cap: int, calls: list[DayWindow]):
+    def fetch(window: DayWindow) -> list[tuple[dt.date, int]]:
+        calls.append(window)
+        rows = [
+            (window.start + dt.timedelta(days=d), n)
+            for d in range(window.days)
+            for n in range(counts.get(window.start + dt.timedelta(days=d), 0))
+        ]
+        return rows[:cap]
+
+    return fetch
+
+
+@given(
+    st.lists(st.integers(0, 900), min_size=1, max_size=45),
+    st.integers(1, 15),
+)
+def test_sorted_capped_reads_return_every_row_once_within_the_oracle_budget(day_counts, max_days):
+    cap = 500
+    counts = {_DAY0 + dt.timedelta(days=i): c for i, c in enumerate(day_counts)}
+    end = _DAY0 + dt.timedelta(days=len(day_counts))
+    calls: list[DayWindow] = []
+    fetch = _fake_api(counts, cap, calls)
+    got: list[tuple[dt.date, int]] = []
+    covered: list[DayWindow] = []
+    for window in plan_day_windows(_DAY0, end, max_days):
+        for result in read_sorted_with_cap(window, fetch, cap, lambda row: row[0]):
+            covered.append(result.window)
+            got.extend(result.rows)
+            if result.truncated:
+                assert result.window.days == 1 and counts[result.window.start] >= cap
+    # Every row of every day that fits in one call, exactly once; capped days give `cap` rows.
+    expected = [
+        (day, n) for day, count in counts.items() for n in range(count if count < cap else cap)
+    ]
+    assert sorted(got) == sorted(expected)
+    assert len(got) == len(set(got))
+    # Leaf windows tile the range in order.
+    assert covered[0].start == _DAY0 and covered[-1].end == end
+    assert all(a.end == b.start for a, b in itertools.pairwise(covered))
+    # Calls: within the oracle's minimum plus one per planned window (planned boundaries).
+    planned = len(plan_day_windows(_DAY0, end, max_days))
+    assert len(calls) <= minimal_calls(counts, _DAY0, end, cap, max_days) + planned
+
+
+def test_minimal_calls_is_the_greedy_plan():
+    counts = {_DAY0 + dt.timedelta(days=i): c for i, c in enumerate([100, 300, 200, 600, 10, 10])}
+    # [d0,d1] 400 | [d2] 200 (+600 would exceed) | [d3] 600 alone | [d4,d5] 20
+    assert minimal_calls(counts, _DAY0, _DAY0 + dt.timedelta(days=6), 500, 15) == 4
+
+
+def test_unsorted_capped_answers_fall_back_to_halving():
+    counts = {_DAY0 + dt.timedelta(days=i): 200 for i in range(6)}
+    calls: list[DayWindow] = []
+    sorted_fetch = _fake_api(counts, 500, calls)
+
+    def fetch(window: DayWindow) -> list[tuple[dt.date, int]]:
+        return list(reversed(sorted_fetch(window)))
+
+    window = DayWindow(_DAY0, _DAY0 + dt.timedelta(days=6))
+    results = list(read_sorted_with_cap(window, fetch, 500, lambda row: row[0]))
+    assert sum(len(r.rows) for r in results) == 1200
+    assert [r.window for r in results] == sorted(r.window for r in results)

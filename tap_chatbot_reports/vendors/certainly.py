@@ -7,6 +7,7 @@ and ``(bot_id, id)`` as the primary key.
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 from urllib.parse import urljoin
 
@@ -16,14 +17,17 @@ from singer_sdk.streams.rest import HTTPRequest
 from tap_chatbot_reports.checks import describe_payload, list_problems, unwrap_rows
 from tap_chatbot_reports.client import VendorStream
 from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.fastpath import compile_shape_check
+from tap_chatbot_reports.prefetch import Lane
 from tap_chatbot_reports.schema_types import JSON_ANY
 from tap_chatbot_reports.timeparse import normalise_timestamp
 from tap_chatbot_reports.vendors import Vendor
 from tap_chatbot_reports.windows import (
     DayWindow,
+    WindowResult,
     ceil_day,
     plan_day_windows,
-    read_with_cap,
+    read_sorted_with_cap,
     to_date,
 )
 
@@ -35,6 +39,7 @@ DEFAULT_API_URL = "https://app.certainly.io/api/"
 DEFAULT_MESSAGE_REPORT_PATH = "reports/messages/"
 MAX_WINDOW_DAYS = 15
 ROW_CAP = 500
+DEFAULT_CONCURRENCY = 4
 
 SETTINGS = th.ObjectType(
     th.Property(
@@ -75,6 +80,13 @@ SETTINGS = th.ObjectType(
         th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),
         default=MAX_WINDOW_DAYS,
         description="Days per request (the API allows at most 15).",
+    ),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType(minimum=1, maximum=16),
+        default=DEFAULT_CONCURRENCY,
+        description="Requests in flight at once (windows and bots fetched ahead; records are "
+        "still emitted in order). Certainly publishes no rate limit: the default is modest.",
     ),
 )
 
@@ -193,7 +205,57 @@ MESSAGE_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+#: Fields whose documented type is checked on every message (a wrong type is a clear error,
+#: never a record that breaks the target).
+_CHECKED_FIELDS = tuple(
+    name for name in MESSAGE_SCHEMA["properties"] if name not in ("extra_fields", "timestamp")
+)
+_SCALARS: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+}
+
+
+def _shape_problem(value: t.Any, schema: dict[str, t.Any], path: str) -> str | None:
+    """Where a nested object or list does not have its documented shape (None if it does)."""
+    types = schema.get("type")
+    if value is None or not types or "contentMediaType" in schema:  # JSON_ANY: any value
+        return None
+    types = [types] if isinstance(types, str) else types
+    if "object" in types:
+        if not isinstance(value, dict):
+            return f"{path} as {type(value).__name__}, not an object"
+        for key, sub in (schema.get("properties") or {}).items():
+            problem = _shape_problem(value.get(key), sub, f"{path}.{key}")
+            if problem:
+                return problem
+    elif "array" in types:
+        if not isinstance(value, list):
+            return f"{path} as {type(value).__name__}, not a list"
+        for item in value:
+            problem = _shape_problem(item, schema.get("items") or {}, f"{path}[]")
+            if problem:
+                return problem
+    else:
+        known = [name for name in types if name in _SCALARS]
+        if known and not any(
+            isinstance(value, _SCALARS[name])
+            and not (name != "boolean" and isinstance(value, bool))
+            for name in known
+        ):
+            return f"{path} as {type(value).__name__}, not {'/'.join(known)}"
+    return None
+
+
+#: ``_shape_problem`` over every checked field, compiled once (it runs for every message).
+_check_shape = compile_shape_check(MESSAGE_SCHEMA, _CHECKED_FIELDS)
+
+
 def _as_id(value: t.Any) -> t.Any:
+    if value.__class__ is int:
+        return str(value)
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -204,32 +266,44 @@ def _as_id(value: t.Any) -> t.Any:
 
 
 def normalise_message(raw: dict[str, t.Any], bot_id: str, report_type: int) -> dict[str, t.Any]:
-    """Shape one API row into a record (pure; raises TapError on an uninterpretable row)."""
+    """Shape one API row into a record (raises TapError on an uninterpretable row).
+
+    ``raw`` is reused (it is a freshly decoded object): this runs once per message.
+    """
     if not isinstance(raw, dict):
         raise TapError(f"Certainly returned a message that is not an object: {type(raw).__name__}")
     if raw.get("id") is None:
         raise TapError("Certainly returned a message without an id")
-    record: dict[str, t.Any] = {k: v for k, v in raw.items() if k in _KNOWN_FIELDS}
-    extra = {k: v for k, v in raw.items() if k not in _KNOWN_FIELDS}
-    if extra:
+    record = raw
+    if not record.keys() <= _KNOWN_FIELDS:
+        extra = {k: record.pop(k) for k in [k for k in record if k not in _KNOWN_FIELDS]}
         record["extra_fields"] = extra
     for key in _ID_FIELDS:
-        if key in record:
-            record[key] = _as_id(record[key])
+        value = record.get(key)
+        if value is not None and value.__class__ is not str:
+            record[key] = _as_id(value)
     module = record.get("bot_module")
-    if isinstance(module, dict) and isinstance(module.get("kpis"), list):
-        module["kpis"] = [
-            {**kpi, "id": _as_id(kpi.get("id"))} if isinstance(kpi, dict) else kpi
-            for kpi in module["kpis"]
-        ]
+    if isinstance(module, dict):
+        kpis = module.get("kpis")
+        if isinstance(kpis, list):
+            if not all(isinstance(kpi, dict) for kpi in kpis):
+                raise TapError(
+                    f"Certainly returned bot_module.kpis with an item that is not an object "
+                    f"for message {_as_id(record['id'])} of bot {bot_id}"
+                )
+            module["kpis"] = [{**kpi, "id": _as_id(kpi.get("id"))} for kpi in kpis]
     for parent in ("bot_module", "botuser"):
         nested = record.get(parent)
         if isinstance(nested, dict):
-            nested = dict(nested)
             for key in ("id", "fallback_module_id"):
-                if key in nested:
-                    nested[key] = _as_id(nested[key])
-            record[parent] = nested
+                value = nested.get(key)
+                if value is not None and value.__class__ is not str:
+                    nested[key] = _as_id(value)
+    problem = _check_shape(record)  # = _shape_problem over _CHECKED_FIELDS, compiled
+    if problem:
+        raise TapError(
+            f"Certainly returned {problem} for message {_as_id(record['id'])} of bot {bot_id}"
+        )
     try:
         record["timestamp"] = normalise_timestamp(raw.get("timestamp"))
     except ValueError:
@@ -267,6 +341,7 @@ class CertainlyMessagesStream(VendorStream):
     replication_key = "timestamp"
     is_sorted = True
     schema = MESSAGE_SCHEMA
+    default_concurrency = DEFAULT_CONCURRENCY
 
     @property
     def url_base(self) -> str:
@@ -310,20 +385,34 @@ class CertainlyMessagesStream(VendorStream):
         payload = self.request_json(self.build_request(context["bot_id"], window), context)
         return extract_rows(payload)
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+    def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
+        """One lane per window of at most ``window_days``; a lane re-reads capped answers."""
         assert context is not None
-        bot_id = context["bot_id"]
-        report_type = int(self.settings.get("report_type") or 1)
         window_days = int(self.settings.get("window_days") or MAX_WINDOW_DAYS)
         # Dates are day-granular: start from the bookmark's (or start_date's) whole day.
         first_day = to_date(self.sync_start(context))
         last_day_exclusive = ceil_day(self.sync_end())
+        windows = plan_day_windows(first_day, last_day_exclusive, window_days)
+        self.windows_planned(context, len(windows))
+        for window in windows:
+            yield window, self._window_lane(context, window)
+
+    def _window_lane(self, context: Context, window: DayWindow) -> Lane[WindowResult[t.Any]]:
+        def lane() -> t.Iterator[WindowResult[t.Any]]:
+            return read_sorted_with_cap(
+                window, lambda sub: self.fetch_window(context, sub), ROW_CAP, row_day
+            )
+
+        return lane
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        assert context is not None
+        bot_id = context["bot_id"]
+        report_type = int(self.settings.get("report_type") or 1)
         total = 0
-        for window in plan_day_windows(first_day, last_day_exclusive, window_days):
+        for window, results in self.fetch_lanes(context):
             count = 0
-            for result in read_with_cap(
-                window, lambda sub: self.fetch_window(context, sub), ROW_CAP
-            ):
+            for result in results:
                 if result.truncated:
                     self.logger.warning(
                         "Certainly bot %s: %s returned %d rows, the API's cap for one call; "
@@ -339,6 +428,17 @@ class CertainlyMessagesStream(VendorStream):
                     yield record
             total += count
             self.window_done(context, window, count, total)
+
+
+def row_day(row: t.Any) -> dt.date | None:
+    """The UTC day of a raw row (None when it has no interpretable timestamp)."""
+    if not isinstance(row, dict):
+        return None
+    try:
+        value = normalise_timestamp(row.get("timestamp"))
+    except ValueError:
+        return None
+    return dt.date.fromisoformat(value[:10]) if isinstance(value, str) else None
 
 
 def check_config(section: dict[str, t.Any]) -> list[str]:

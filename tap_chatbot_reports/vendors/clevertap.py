@@ -246,7 +246,9 @@ class CleverTapMessageReportsStream(VendorStream):
         self._check_catalog()
         seen_messages: dict[str, DayWindow] = {}
         total = 0
-        for window in self.plan(context):
+        windows = self.plan(context)
+        self.windows_planned(context, len(windows))
+        for window in windows:
             rows = self.parse_window(self.fetch_window(context, window), context, window)
             if not self.daily:
                 for row in rows:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 import typing as t
 from http import HTTPStatus
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from singer_sdk.streams.rest import HTTPRequest
 from tap_chatbot_reports.checks import describe_payload, unwrap_rows
 from tap_chatbot_reports.client import VendorAPIError, VendorStream
 from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.prefetch import Lane
 from tap_chatbot_reports.timeparse import parse_timestamp
 from tap_chatbot_reports.vendors import Vendor
 from tap_chatbot_reports.vendors.feedbot_schemas import (
@@ -35,6 +37,7 @@ from tap_chatbot_reports.vendors.feedbot_schemas import (
 )
 from tap_chatbot_reports.vendors.feedbot_settings import (
     DEFAULT_API_URL_TEMPLATE,
+    DEFAULT_CONCURRENCY,
     DEFAULT_WINDOW_DAYS,
     SETTINGS,
     check_config,
@@ -126,6 +129,14 @@ class ExportNotAvailable(VendorAPIError):
     """404 on an export that an older bot does not have."""
 
 
+class _Probe:
+    """The outcome of a partition's first request to a newer export."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.missing = False
+
+
 class FeedbotExportStream(VendorStream):
     """One export of every configured bot; subclasses only set ``export``."""
 
@@ -135,6 +146,7 @@ class FeedbotExportStream(VendorStream):
     not_found_setting = "feedbot.api_url_template and feedbot.bots[].bot_id"
     replication_key = "timestamp"
     is_sorted = True
+    default_concurrency = DEFAULT_CONCURRENCY
 
     export: t.ClassVar[Export]
 
@@ -243,14 +255,55 @@ class FeedbotExportStream(VendorStream):
             field,
         )
 
+    def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
+        """One lane per window (one unpaged request each)."""
+        assert context is not None
+        days = int(self.settings.get("window_days") or DEFAULT_WINDOW_DAYS)
+        windows = plan_windows(self.sync_start(context), self.sync_end(), days)
+        self.windows_planned(context, len(windows))
+        # A newer export may not exist on an older bot (404): its first window is a probe, the
+        # others wait for it and are not requested when it answered 404. A bot that already
+        # served a newer export has them all (they come with one hosting version): no probe.
+        bot_id = context["bot_id"]
+        probe = _Probe() if self.export.newer and bot_id not in self._newer_ok() else None
+        for index, window in enumerate(windows):
+            yield window, self._window_lane(context, window, probe, first=index == 0)
+
+    def _newer_ok(self) -> set[str]:
+        """Bots known to serve the newer exports (shared by this tap's Feedbot streams)."""
+        return t.cast("set[str]", self._tap.__dict__.setdefault("_feedbot_newer_exports", set()))
+
+    def _window_lane(
+        self, context: Context, window: TimeWindow, probe: _Probe | None, *, first: bool
+    ) -> Lane[t.Any]:
+        def lane() -> list[list[t.Any]]:
+            if probe is None:
+                return [self.fetch_window(context, window)]
+            if not first:
+                probe.done.wait()
+                if probe.missing:
+                    raise ExportNotAvailable("export not available")
+                return [self.fetch_window(context, window)]
+            try:
+                rows = [self.fetch_window(context, window)]
+            except ExportNotAvailable:
+                probe.missing = True
+                raise
+            finally:
+                probe.done.set()
+            self._newer_ok().add(context["bot_id"])
+            return rows
+
+        return lane
+
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
         bot_id = context["bot_id"]
-        days = int(self.settings.get("window_days") or DEFAULT_WINDOW_DAYS)
         total = 0
-        for window in plan_windows(self.sync_start(context), self.sync_end(), days):
+        for window, results in self.fetch_lanes(context):
+            assert isinstance(window, TimeWindow)
             try:
-                rows = self.fetch_window(context, window)
+                rows = next(iter(results))
             except ExportNotAvailable:
                 self.logger.warning(
                     "Feedbot bot %s has no %s export (HTTP 404: it needs bot hosting %s or "

@@ -13,6 +13,7 @@ from tap_chatbot_reports.vendors.feedbot_schemas import KINDS, USER_DATA_FIXED
 
 DEFAULT_API_URL_TEMPLATE = "https://feedbot-{bot_id}.azurewebsites.net"
 DEFAULT_WINDOW_DAYS = 1
+DEFAULT_CONCURRENCY = 4
 MAX_WINDOW_DAYS = 31
 _BOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,6 +50,13 @@ SETTINGS = th.ObjectType(
         default=DEFAULT_WINDOW_DAYS,
         description="Days per request. Feedbot recommends daily fetching; every request carries "
         "fromTimestamp/toTimestamp (an unfiltered call can slow the bot down).",
+    ),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType(minimum=1, maximum=16),
+        default=DEFAULT_CONCURRENCY,
+        description="Requests in flight at once (windows and bots fetched ahead; records are "
+        "still emitted in order). Each bot is its own host; Feedbot publishes no rate limit.",
     ),
     th.Property(
         "user_data_not_empty",

@@ -18,12 +18,14 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import jsonschema
 from singer_sdk import typing as th
 from singer_sdk.streams.rest import HTTPRequest
 
 from tap_chatbot_reports.checks import list_problems
 from tap_chatbot_reports.client import VendorStream, describe_context
 from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.prefetch import Lane
 from tap_chatbot_reports.timeparse import format_timestamp, normalise_timestamp, parse_timestamp
 from tap_chatbot_reports.vendors import Vendor
 from tap_chatbot_reports.vendors import jaicp_schemas as schemas
@@ -37,6 +39,7 @@ API_VERSIONS = ("v1", "legacy")
 #: Re-reads of one window whose totalCount keeps changing (or whose page size gets capped).
 MAX_WINDOW_READS = 4
 STATS_WINDOW_DAYS = 31
+DEFAULT_CONCURRENCY = 4
 
 SETTINGS = th.ObjectType(
     th.Property(
@@ -77,6 +80,14 @@ SETTINGS = th.ObjectType(
         th.IntegerType(minimum=1, maximum=366),
         default=1,
         description="Days per filter window for sessions, messages and clients.",
+    ),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType(minimum=1, maximum=16),
+        default=DEFAULT_CONCURRENCY,
+        description="Windows and projects of sessions, messages and clients fetched at once "
+        "(records are still emitted in order). JAICP publishes no rate limit: the default is "
+        "modest.",
     ),
 )
 
@@ -194,6 +205,16 @@ def read_pages(
         if (page + 1) * size >= total:
             return PagedRead(rows, total, page + 1, "total")
         page += 1
+
+
+_VALIDATORS: dict[int, jsonschema.protocols.Validator] = {}
+
+
+def _validator(schema: dict[str, t.Any]) -> jsonschema.protocols.Validator:
+    key = id(schema)
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = jsonschema.Draft7Validator(schema)
+    return _VALIDATORS[key]
 
 
 def _str_id(value: t.Any) -> t.Any:
@@ -323,6 +344,7 @@ class JAICPWindowedStream(JAICPStream):
 
     spec: t.ClassVar[WindowedSpec]
     is_sorted = True
+    default_concurrency = DEFAULT_CONCURRENCY
 
     def fetch_page(self, context: Context | None, window: TimeWindow, page: int, size: int) -> Page:
         params = {**self.spec.params.get(self.api_version, {}), "page": page, "size": size}
@@ -408,12 +430,23 @@ class JAICPWindowedStream(JAICPStream):
         records.sort(key=lambda rec: rec[self.spec.replication_key])
         return records
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+    def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
+        """One lane per filter window (its pages are read in order inside the lane)."""
         start, end = self.sync_start(context), self.sync_end()
         days = int(self.settings.get("window_days") or 1)
+        windows = plan_time_windows(start, end, dt.timedelta(days=days))
+        self.windows_planned(context, len(windows))
+        for window in windows:
+            yield window, self._window_lane(context, window)
+
+    def _window_lane(self, context: Context | None, window: TimeWindow) -> Lane[t.Any]:
+        return lambda: [self.read_window(context, window)]
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         total = 0
-        for window in plan_time_windows(start, end, dt.timedelta(days=days)):
-            records = self.window_records(self.read_window(context, window), window, context)
+        for window, results in self.fetch_lanes(context):
+            assert isinstance(window, TimeWindow)
+            records = self.window_records(next(iter(results)), window, context)
             count = 0
             for record in self.skip_before_bookmark(records, context):
                 count += 1
@@ -521,6 +554,12 @@ class JAICPReferenceStream(JAICPStream):
             for pk in self.spec.primary_keys:
                 if record.get(pk) is None:
                     raise TapError(f"{where}: a row has no {pk}")
+            problem = next(iter(_validator(self.schema).iter_errors(record)), None)
+            if problem is not None:  # reference rows are few: check them against the schema
+                field = ".".join(str(p) for p in problem.absolute_path) or "the row"
+                raise TapError(
+                    f"{where}: a row does not match the schema at {field}: {problem.message[:120]}"
+                )
             records.append(record)
         return records
 
@@ -625,7 +664,9 @@ class JAICPDailyStatsStream(JAICPStream):
         first = dt.datetime.combine(to_date(self.sync_start(context)), dt.time(), dt.UTC)
         end = self.sync_end()
         total = 0
-        for window in plan_time_windows(first, end, dt.timedelta(days=STATS_WINDOW_DAYS)):
+        windows = plan_time_windows(first, end, dt.timedelta(days=STATS_WINDOW_DAYS))
+        self.windows_planned(context, len(windows))
+        for window in windows:
             day_end = dt.datetime.combine(ceil_day(window.end), dt.time(), dt.UTC)
             payload = self.fetch_window(context, window.start, window.end)
             records = self.parse_stats(payload, context, window.start, day_end)

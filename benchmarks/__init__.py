@@ -1,0 +1,1 @@
+"""Benchmark harness (not shipped): ``python benchmarks/run.py [--quick]``."""

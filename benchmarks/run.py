@@ -1,0 +1,489 @@
+"""Benchmark harness: the tap against the sandbox, as a subprocess, with figures printed.
+
+    python benchmarks/run.py            # full: 1,000,000-record scenarios (several minutes)
+    python benchmarks/run.py --quick    # small sizes (a smoke run, ~1 minute)
+    python benchmarks/run.py --only cpu,network,bursty
+
+Each tap run is a subprocess with stdout to /dev/null; CPU seconds and peak RSS come from the
+child's resource usage (``os.wait4``), records from the tap's own ``record_count`` metrics.
+"Startup" (interpreter, imports, discovery) is measured with ``--discover`` and subtracted to
+give the CPU of the record path (requests included: a conservative figure).
+
+References in the same run, on the same stream and pages:
+  plain  the singer-sdk default record path (default writer, recursive type conformance),
+         selected with TAP_CHATBOT_REPORTS_PLAIN_SDK=1;
+  floor  msgspec decode of the same response bodies + msgspec encode of one RECORD line per
+         row to /dev/null (``benchmarks/floor.py``; fetching not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.jaicp_bulk import bulk_app  # noqa: E402
+from sandbox import feedbot, jaicp  # noqa: E402
+from sandbox.certainly import CertainlyApp, DailyMessages  # noqa: E402
+from sandbox.jaicp_data import generate_project  # noqa: E402
+from sandbox.server import Sandbox  # noqa: E402
+from tap_chatbot_reports.fastpath import PLAIN_SDK_ENV  # noqa: E402
+from tap_chatbot_reports.windows import (  # noqa: E402
+    minimal_calls,
+    plan_day_windows,
+    read_with_cap,
+)
+
+START = dt.date(2025, 1, 1)
+LATENCY = 0.1
+
+
+@dataclass
+class Run:
+    name: str
+    records: int
+    requests: int
+    wall: float
+    cpu: float
+    rss_mb: float
+    note: str = ""
+
+    def row(self) -> str:
+        rate = self.records / self.wall if self.wall else 0.0
+        return (
+            f"{self.name:<34} {self.records:>10,} {self.requests:>8,} {self.wall:>8.1f} "
+            f"{rate:>10,.0f} {self.cpu:>8.1f} {self.rss_mb:>8.0f}  {self.note}"
+        )
+
+
+HEADER = (
+    f"{'scenario':<34} {'records':>10} {'requests':>8} {'wall s':>8} {'records/s':>10} "
+    f"{'CPU s':>8} {'RSS MB':>8}"
+)
+
+
+def tap(
+    config: dict[str, t.Any],
+    env: dict[str, str] | None = None,
+    args: t.Sequence[str] = (),
+    catalog: dict[str, t.Any] | None = None,
+) -> tuple[float, float, float, int, str]:
+    """(wall s, CPU s, peak RSS MB, records, stderr) of one tap run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "config.json").write_text(json.dumps(config))
+        command = [
+            sys.executable,
+            "-m",
+            "tap_chatbot_reports",
+            "--config",
+            str(folder / "config.json"),
+        ]
+        if catalog is not None:
+            (folder / "catalog.json").write_text(json.dumps(catalog))
+            command += ["--catalog", str(folder / "catalog.json")]
+        command += list(args)
+        with open(folder / "stderr", "wb") as err, open(os.devnull, "wb") as out:
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                command, stdout=out, stderr=err, env={**os.environ, **(env or {})}, cwd=ROOT
+            )
+            _, status, usage = os.wait4(process.pid, 0)
+            wall = time.perf_counter() - started
+        stderr = (folder / "stderr").read_text(errors="replace")
+    if status != 0:
+        raise SystemExit(f"tap failed ({status}):\n{stderr[-3000:]}")
+    records = 0
+    for line in stderr.splitlines():
+        if '"metric": "record_count"' in line or '"metric":"record_count"' in line:
+            payload = json.loads(line[line.index("{") :])
+            records += int(payload["value"])
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, records, stderr
+
+
+def only(catalog: dict[str, t.Any], stream: str) -> dict[str, t.Any]:
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if not item["breadcrumb"]:
+                item["metadata"]["selected"] = entry["tap_stream_id"] == stream
+    return catalog
+
+
+def discover(config: dict[str, t.Any]) -> dict[str, t.Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tap_chatbot_reports", "--discover", "--config", "/dev/stdin"],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return t.cast("dict[str, t.Any]", json.loads(out.stdout))
+
+
+def startup(config: dict[str, t.Any]) -> tuple[float, float]:
+    wall, cpu, _, _, _ = tap(config, args=["--discover"])
+    return wall, cpu
+
+
+def floor(sandbox: Sandbox, vendor: str, stream: str, list_key: str | None) -> dict[str, t.Any]:
+    calls = [
+        {
+            "method": r.method,
+            "url": sandbox.url + r.target,
+            "headers": r.headers,
+            "body": r.body,
+        }
+        for r in sandbox.requests_for(vendor)
+        if r.status == 200
+    ]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump({"requests": calls, "stream": stream, "list_key": list_key}, handle)
+    try:
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "floor.py"), handle.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.unlink(handle.name)
+    return t.cast("dict[str, t.Any]", json.loads(out.stdout))
+
+
+def window_config(days: int) -> dict[str, t.Any]:
+    end = START + dt.timedelta(days=days)
+    return {
+        "start_date": f"{START.isoformat()}T00:00:00Z",
+        "end_date": f"{(end - dt.timedelta(days=1)).isoformat()}T23:59:59Z",
+        "backoff_factor": 0,
+    }
+
+
+# ---------------------------------------------------------------------------- CPU and memory
+
+
+def certainly_setup(bots: int, days: int, per_day: int) -> tuple[CertainlyApp, Sandbox, dict]:
+    end = START + dt.timedelta(days=days)
+    app = CertainlyApp(
+        bots={
+            f"bot-{n:03d}": DailyMessages(f"bot-{n:03d}", START, end, per_day) for n in range(bots)
+        }
+    )
+    sandbox = Sandbox([app]).start()
+    config = window_config(days)
+    config["certainly"] = {
+        "api_token": app.token,
+        "bot_ids": sorted(app.bots),
+        "api_url": f"{sandbox.url}/certainly/api/",
+    }
+    return app, sandbox, config
+
+
+def jaicp_setup(projects: int, days: int, per_project: int) -> tuple[Sandbox, dict, dict]:
+    names = [f"proj-{n}" for n in range(projects)]
+    app = bulk_app(names, START, START + dt.timedelta(days=days), per_project)
+    sandbox = Sandbox([app]).start()
+    config = window_config(days)
+    config["jaicp"] = {
+        "api_token": app.token,
+        "api_url": f"{sandbox.url}/jaicp",
+        "api_version": "v1",
+        "project_short_names": names,
+        "page_size": 1000,
+    }
+    return sandbox, config, only(discover(config), "jaicp_messages")
+
+
+def cpu_scenario(
+    label: str,
+    sandbox: Sandbox,
+    config: dict,
+    vendor: str,
+    stream: str,
+    list_key: str | None,
+    boot_cpu: float,
+    catalog: dict | None = None,
+) -> tuple[list[Run], list[str]]:
+    runs: list[Run] = []
+    figures: dict[str, float] = {}
+    for path, env in (("fast", {}), ("plain SDK", {PLAIN_SDK_ENV: "1"})):
+        sandbox.clear()
+        wall, cpu, rss, records, _ = tap(config, env, catalog=catalog)
+        requests = len(sandbox.requests_for(vendor))
+        runs.append(Run(f"{label} [{path}]", records, requests, wall, cpu, rss))
+        figures[path] = records / max(cpu - boot_cpu, 1e-9)
+        figures[path + " records"] = records
+    result = floor(sandbox, vendor, stream, list_key)
+    figures["floor"] = result["rows"] / max(result["cpu"], 1e-9)
+    runs.append(
+        Run(
+            f"{label} [msgspec floor]",
+            result["rows"],
+            0,
+            0.0,
+            result["cpu"],
+            0.0,
+            "decode+encode only",
+        )
+    )
+    lines = [
+        f"{label}: record path records per CPU-second (tap CPU minus {boot_cpu:.2f} s startup): "
+        f"fast {figures['fast']:,.0f}, plain SDK {figures['plain SDK']:,.0f}, "
+        f"floor {figures['floor']:,.0f}",
+        f"  fast / floor = {figures['fast'] / figures['floor']:.2f}  (target >= 0.5)    "
+        f"fast / plain SDK = {figures['fast'] / figures['plain SDK']:.2f}  (target >= 2.5)",
+    ]
+    if figures["fast records"] != figures["plain SDK records"]:
+        lines.append("  WARNING: fast and plain runs emitted different record counts")
+    return runs, lines
+
+
+def cpu_and_memory(quick: bool) -> tuple[list[Run], list[str]]:
+    runs: list[Run] = []
+    notes: list[str] = []
+    bots, days = (4, 150) if quick else (100, 303)
+    app, sandbox, config = certainly_setup(bots, days, 33)
+    boot_wall, boot_cpu = startup(config)
+    notes.append(f"startup (--discover): {boot_wall:.2f} s wall, {boot_cpu:.2f} s CPU")
+    try:
+        found, lines = cpu_scenario(
+            f"cpu certainly {bots}x{days}d",
+            sandbox,
+            config,
+            "certainly",
+            "certainly_messages",
+            None,
+            boot_cpu,
+        )
+        runs += found
+        notes += lines
+        # Memory: the same stream at a tenth of the records (peak RSS must not grow with it).
+        small = max(1, bots // 10)
+        config["certainly"]["bot_ids"] = sorted(app.bots)[:small]
+        sandbox.clear()
+        wall, cpu, rss, records, _ = tap(config)
+        runs.append(
+            Run(
+                f"memory certainly {small}x{days}d [fast]",
+                records,
+                len(sandbox.requests),
+                wall,
+                cpu,
+                rss,
+            )
+        )
+    finally:
+        sandbox.stop()
+    projects, days, per_project = (3, 5, 4_000) if quick else (3, 30, 333_334)
+    sandbox, config, catalog = jaicp_setup(projects, days, per_project)
+    try:
+        found, lines = cpu_scenario(
+            f"cpu jaicp {projects}p x{days}d",
+            sandbox,
+            config,
+            "jaicp",
+            "jaicp_messages",
+            "messages",
+            boot_cpu,
+            catalog,
+        )
+        runs += found
+        notes += lines
+    finally:
+        sandbox.stop()
+    return runs, notes
+
+
+# ---------------------------------------------------------------------------- network
+
+
+def network_run(
+    label: str, sandbox: Sandbox, config: dict, vendor: str, concurrency: int, boot_wall: float
+) -> tuple[Run, str]:
+    sandbox.clear()
+    sandbox.latency = LATENCY
+    wall, cpu, rss, records, _ = tap(config)
+    sandbox.latency = 0.0
+    logged = sandbox.requests_for(vendor)
+    requests = len(logged)
+    span = max(r.at for r in logged) - min(r.at for r in logged) + LATENCY
+    ideal = math.ceil(requests / concurrency) * LATENCY
+    line = (
+        f"{label}: {requests} requests at concurrency {concurrency}, ideal "
+        f"ceil({requests}/{concurrency}) x {LATENCY:.1f} s = {ideal:.1f} s; first-to-last request "
+        f"{span:.1f} s = {span / ideal:.2f}x ideal; wall minus startup {wall - boot_wall:.1f} s = "
+        f"{(wall - boot_wall) / ideal:.2f}x ideal (target <= 1.3)"
+    )
+    return Run(label, records, requests, wall, cpu, rss, f"{LATENCY * 1000:.0f} ms latency"), line
+
+
+def network(quick: bool) -> tuple[list[Run], list[str]]:
+    runs: list[Run] = []
+    notes: list[str] = []
+    days = 30 if quick else 90
+    # Certainly: 8 bots x 90 days (300 messages per 15-day window: no capped answers).
+    _app, sandbox, config = certainly_setup(8, days, 20)
+    boot_wall, _ = startup(config)
+    try:
+        run, line = network_run(
+            f"network certainly 8x{days}d", sandbox, config, "certainly", 4, boot_wall
+        )
+        runs.append(run)
+        notes.append(line)
+    finally:
+        sandbox.stop()
+    # JAICP: 3 projects, every stream (sessions, messages, clients per day; stats; labels).
+    jdays = 10 if quick else 30
+    end = START + dt.timedelta(days=jdays)
+    japp = jaicp.JAICPApp(
+        projects={
+            f"proj-{n}": generate_project(f"proj-{n}", f"legacy-{n}", START, end, 6)
+            for n in range(3)
+        }
+    )
+    sandbox = Sandbox([japp]).start()
+    try:
+        config = window_config(jdays)
+        config["jaicp"] = jaicp.demo_config(japp, sandbox.url)
+        run, line = network_run(
+            f"network jaicp 3p x{jdays}d", sandbox, config, "jaicp", 4, boot_wall
+        )
+        runs.append(run)
+        notes.append(line)
+    finally:
+        sandbox.stop()
+    # Feedbot: 10 bots, every export, one request per bot, export and day.
+    fdays = 3 if quick else 7
+    end = START + dt.timedelta(days=fdays)
+    fapp = feedbot.FeedbotApp(
+        bots={
+            f"bot{n}": feedbot.generate_bot(f"bot{n}", f"key-{n}", START, end, seed=n)
+            for n in range(10)
+        }
+    )
+    sandbox = Sandbox([fapp]).start()
+    try:
+        config = window_config(fdays)
+        config["feedbot"] = feedbot.demo_config(fapp, sandbox.url)
+        run, line = network_run(
+            f"network feedbot 10 bots x{fdays}d", sandbox, config, "feedbot", 4, boot_wall
+        )
+        runs.append(run)
+        notes.append(line)
+    finally:
+        sandbox.stop()
+    return runs, notes
+
+
+# ---------------------------------------------------------------------------- bursty windows
+
+
+def bursty_counts(days: int) -> dict[dt.date, int]:
+    counts = {START + dt.timedelta(days=d): 15 for d in range(days)}
+    for offset, count in (
+        (10, 1_400),
+        (11, 900),
+        (12, 480),
+        (40, 2_600),
+        (41, 300),
+        (70, 700),
+        (71, 650),
+    ):
+        if offset < days:
+            counts[START + dt.timedelta(days=offset)] = count
+    for offset in range(50, 60):
+        if offset < days:
+            counts[START + dt.timedelta(days=offset)] = 160
+    return counts
+
+
+def halving_calls(counts: dict[dt.date, int], days: int) -> int:
+    calls = 0
+
+    def fetch(window: t.Any) -> list[int]:
+        nonlocal calls
+        calls += 1
+        rows = sum(counts.get(window.start + dt.timedelta(days=d), 0) for d in range(window.days))
+        return [0] * min(rows, 500)
+
+    for window in plan_day_windows(START, START + dt.timedelta(days=days), 15):
+        for _ in read_with_cap(window, fetch, 500):
+            pass
+    return calls
+
+
+def bursty() -> tuple[list[Run], list[str]]:
+    days = 90
+    counts = bursty_counts(days)
+    end = START + dt.timedelta(days=days)
+    app = CertainlyApp(bots={"bot-burst": DailyMessages("bot-burst", START, end, counts)})
+    sandbox = Sandbox([app]).start()
+    try:
+        config = window_config(days)
+        config["certainly"] = {
+            "api_token": app.token,
+            "bot_ids": ["bot-burst"],
+            "api_url": f"{sandbox.url}/certainly/api/",
+        }
+        wall, cpu, rss, records, _ = tap(config)
+        calls = len(sandbox.requests_for("certainly"))
+    finally:
+        sandbox.stop()
+    minimal = minimal_calls(counts, START, end, 500, 15)
+    line = (
+        f"bursty certainly 1 bot x {days}d ({sum(counts.values()):,} messages, bursts up to "
+        f"{max(counts.values()):,}/day): {calls} calls; minimal (oracle knowing per-day counts) "
+        f"{minimal}; ratio {calls / minimal:.2f} (target <= 1.5); halving would use "
+        f"{halving_calls(counts, days)}"
+    )
+    return [Run(f"bursty certainly 1x{days}d", records, calls, wall, cpu, rss)], [line]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument(
+        "--only", default="cpu,network,bursty", help="comma-separated scenario groups"
+    )
+    args = parser.parse_args()
+    groups = {g.strip() for g in args.only.split(",") if g.strip()}
+    runs: list[Run] = []
+    notes: list[str] = []
+    if "cpu" in groups:
+        found, lines = cpu_and_memory(args.quick)
+        runs += found
+        notes += lines
+    if "network" in groups:
+        found, lines = network(args.quick)
+        runs += found
+        notes += lines
+    if "bursty" in groups:
+        found, lines = bursty()
+        runs += found
+        notes += lines
+    print(HEADER)
+    for run in runs:
+        print(run.row())
+    print()
+    for line in notes:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Kill the tap with SIGKILL after a random number of records, resume from the last STATE it
+emitted, and check the union of both runs' records covers the fault-free run.
+
+Used by ``tests/reliability/test_kill_resume.py`` (a few points per vendor) and by
+``scripts/kill_resume.py`` (the full run, 20 points per vendor by default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import typing as t
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.reliability.harness import VendorEnv
+from tests.reliability.scenarios import leaks, record_bag
+
+
+@dataclass
+class KillResult:
+    kill_after: int  # records read before the kill
+    states_seen: int
+    lost: int  # fault-free records missing from the union (must be 0)
+    duplicates: int  # records emitted twice across both runs
+    expected: int
+    leaked: list[str]
+
+
+def killed_run(env: VendorEnv, kill_after: int) -> tuple[list[dict[str, t.Any]], str]:
+    """Run the tap and SIGKILL it once ``kill_after`` records were read; its messages."""
+    env.scenario.before_run(env.app)
+    env.sandbox.clear()
+    seen: list[dict[str, t.Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.json"
+        path.write_text(json.dumps(env.config()))
+        command = [sys.executable, "-m", "tap_chatbot_reports", "--config", str(path)]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            records = 0
+            for line in proc.stdout:
+                message = json.loads(line)
+                seen.append(message)
+                records += message.get("type") == "RECORD"
+                if records >= kill_after:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+            proc.wait()
+            stderr = proc.stderr.read()
+    return seen, stderr
+
+
+def kill_and_resume(env: VendorEnv, kill_after: int) -> KillResult:
+    assert env.clean is not None
+    seen, stderr = killed_run(env, kill_after)
+    states = [m["value"] for m in seen if m.get("type") == "STATE"]
+    resumed = env.run(state=states[-1] if states else None)
+    assert resumed.run.returncode == 0, resumed.run.stderr[-2000:]
+    first = record_bag(seen)
+    union_keys = set(first) | set(resumed.bag)
+    lost = sum(n for key, n in env.clean.bag.items() if key not in union_keys)
+    emitted = sum(first.values()) + sum(resumed.bag.values())
+    secrets_found = leaks(
+        {"stdout": "".join(json.dumps(m) for m in seen), "stderr": stderr}, env.scenario.secrets
+    )
+    return KillResult(
+        kill_after=kill_after,
+        states_seen=len(states),
+        lost=lost,
+        duplicates=emitted - sum(Counter(dict.fromkeys(union_keys, 1)).values()),
+        expected=sum(env.clean.bag.values()),
+        leaked=secrets_found,
+    )
+
+
+def kill_points(env: VendorEnv, count: int, seed: int) -> list[int]:
+    """``count`` record counts spread over the run (random inside equal slices)."""
+    assert env.clean is not None
+    total = sum(env.clean.bag.values())
+    rng = random.Random(f"{seed}-{env.scenario.key}")
+    width = max(1, (total - 1) // count)
+    return [min(total - 1, 1 + i * width + rng.randrange(width)) for i in range(count)]

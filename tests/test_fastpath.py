@@ -1,0 +1,220 @@
+"""The fast record path emits what the plain singer-sdk path emits, with the same JSON types."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import typing as t
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
+from sandbox.apps import SANDBOX_VENDORS
+from sandbox.certainly import CertainlyApp, DailyMessages
+from tap_chatbot_reports.fastpath import PLAIN_SDK_ENV, compile_conformer
+from tap_chatbot_reports.timeparse import format_timestamp, normalise_timestamp, parse_timestamp
+from tests.tapio import TapRun, run_tap
+
+START = dt.date(2026, 2, 1)
+END = dt.date(2026, 2, 21)
+
+
+def same_json(a: t.Any, b: t.Any, where: str = "") -> list[str]:
+    """Differences between two decoded JSON values, types included (1 and 1.0 differ)."""
+    if type(a) is not type(b):
+        return [f"{where}: {type(a).__name__} {a!r} vs {type(b).__name__} {b!r}"]
+    if isinstance(a, dict):
+        problems = [f"{where}.{k}: only on one side" for k in set(a) ^ set(b)]
+        for key in set(a) & set(b):
+            problems += same_json(a[key], b[key], f"{where}.{key}")
+        return problems
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} vs {len(b)} items"]
+        return [
+            p
+            for n, (x, y) in enumerate(zip(a, b, strict=True))
+            for p in same_json(x, y, f"{where}[{n}]")
+        ]
+    return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
+
+
+def all_vendor_config(sandbox_factory: t.Callable[..., t.Any]) -> dict[str, t.Any]:
+    apps = {v.key: v.make_app(START, END, 5) for v in SANDBOX_VENDORS}
+    sandbox = sandbox_factory(*apps.values())
+    config: dict[str, t.Any] = {
+        "start_date": f"{START.isoformat()}T00:00:00Z",
+        "end_date": f"{(END - dt.timedelta(days=1)).isoformat()}T23:59:59Z",
+        "backoff_factor": 0,
+    }
+    for vendor in SANDBOX_VENDORS:
+        section = vendor.demo_config(apps[vendor.key], sandbox.url)
+        if section is not None:
+            config[vendor.key] = section
+    return config
+
+
+def by_stream(run: TapRun) -> dict[str, list[dict[str, t.Any]]]:
+    streams: dict[str, list[dict[str, t.Any]]] = {}
+    for message in run.messages:
+        if message.get("type") == "RECORD":
+            streams.setdefault(message["stream"], []).append(message["record"])
+    return streams
+
+
+def test_fast_path_records_equal_plain_sdk_records_with_identical_types(sandbox_factory):
+    # Two sandboxes with the same generated data (vendors such as Xenioo throttle repeat calls).
+    fast = run_tap(all_vendor_config(sandbox_factory))
+    plain = run_tap(all_vendor_config(sandbox_factory), env={PLAIN_SDK_ENV: "1"})
+    assert fast.returncode == 0, fast.stderr
+    assert plain.returncode == 0, plain.stderr
+    fast_records, plain_records = by_stream(fast), by_stream(plain)
+    assert set(fast_records) == set(plain_records)
+    assert len(fast_records) >= 10  # every vendor contributed streams
+    for stream, records in plain_records.items():
+        assert len(fast_records[stream]) == len(records), stream
+        problems = same_json(fast_records[stream], records, stream)
+        assert not problems, problems[:5]
+    # Same SCHEMA and final STATE: the fast path changes encoding only.
+    schemas = [m for m in fast.messages if m["type"] == "SCHEMA"]
+    assert schemas == [m for m in plain.messages if m["type"] == "SCHEMA"]
+    assert bookmarks(fast) == bookmarks(plain)
+
+
+def bookmarks(run: TapRun) -> dict[str, t.Any]:
+    state = run.last_state or {}
+    return {
+        stream: [(p.get("context"), p.get("replication_key_value")) for p in value["partitions"]]
+        if "partitions" in value
+        else value.get("replication_key_value")
+        for stream, value in state.get("bookmarks", {}).items()
+    }
+
+
+def test_every_state_line_follows_the_records_it_covers(sandbox_factory):
+    """The fast writer buffers RECORD lines but writes them all before any later STATE."""
+    app = CertainlyApp(bots={"bot-a": DailyMessages("bot-a", START, END, 40)})
+    sandbox = sandbox_factory(app)
+    config = {
+        "start_date": f"{START.isoformat()}T00:00:00Z",
+        "end_date": f"{(END - dt.timedelta(days=1)).isoformat()}T23:59:59Z",
+        "certainly": {
+            "api_token": app.token,
+            "bot_ids": ["bot-a"],
+            "api_url": f"{sandbox.url}/certainly/api/",
+            "window_days": 5,
+        },
+    }
+    run = run_tap(config)
+    assert run.returncode == 0, run.stderr
+    seen = ""
+    states = 0
+    for message in run.messages:
+        if message["type"] == "RECORD":
+            seen = max(seen, message["record"]["timestamp"])
+        elif message["type"] == "STATE":
+            bookmark = message["value"]["bookmarks"]["certainly_messages"]["partitions"][0]
+            if "replication_key_value" in bookmark:
+                states += 1
+                assert bookmark["replication_key_value"] <= seen
+    assert states >= 4  # one per drained window
+    assert len(run.records()) == 40 * (END - START).days
+
+
+def test_conformer_matches_sdk_conformance_on_json_values():
+    """Undeclared properties dropped at every level, numbers in boolean properties coerced."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "id": {"type": ["string", "null"]},
+            "flag": {"type": ["boolean", "null"]},
+            "n": {"type": ["integer", "null"]},
+            "x": {"type": ["number", "null"]},
+            "nested": {
+                "type": ["object", "null"],
+                "properties": {"a": {"type": ["boolean"]}, "b": {"type": ["string", "null"]}},
+            },
+            "items": {
+                "type": ["array", "null"],
+                "items": {"type": "object", "properties": {"k": {"type": "boolean"}}},
+            },
+            "free": {"type": ["object", "null"], "additionalProperties": True},
+        },
+    }
+    record = {
+        "id": "1",
+        "flag": 1,
+        "n": 3,
+        "x": 2.5,
+        "extra": [1],
+        "nested": {"a": 0, "b": "s", "z": 1},
+        "items": [{"k": 2, "drop": 1}, {"k": False}],
+        "free": {"any": {"thing": 1}},
+    }
+    dropped: list[str] = []
+    ours = compile_conformer(schema, dropped.append)(copy.deepcopy(record))
+    sdk = conform_record_data_types(
+        "s",
+        copy.deepcopy(record),
+        schema,
+        TypeConformanceLevel.RECURSIVE,
+        logging.getLogger("t"),
+    )
+    assert not same_json(ours, sdk)
+    assert sorted(dropped) == ["extra", "items.drop", "nested.z"]
+
+
+@given(
+    st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9999, 12, 31)),
+    st.sampled_from(["Z", "+00:00"]),
+    st.sampled_from([0, 3, 6]),
+)
+def test_utc_timestamps_take_the_short_path_to_the_same_text(when, suffix, digits):
+    text = when.strftime("%Y-%m-%dT%H:%M:%S") + suffix
+    if digits:
+        text = f"{when.strftime('%Y-%m-%dT%H:%M:%S')}.{when.strftime('%f')[:digits]}{suffix}"
+    parsed = parse_timestamp(text)
+    assert parsed is not None
+    assert normalise_timestamp(text) == format_timestamp(parsed)
+
+
+def test_an_impossible_utc_timestamp_is_still_refused():
+    with pytest.raises(ValueError):
+        normalise_timestamp("2026-02-30T10:00:00.000Z")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.data())
+def test_compiled_shape_check_reports_what_the_reference_check_reports(data):
+    """Certainly's per-message shape check, compiled, finds the same first problem."""
+    from tap_chatbot_reports.vendors import certainly
+
+    rows = DailyMessages("bot-a", START, START + dt.timedelta(days=1), 3).day(START)
+    record = certainly.normalise_message(copy.deepcopy(rows[0]), "bot-a", 1)
+    # Replace one value, possibly nested, with an arbitrary JSON value.
+    field = data.draw(st.sampled_from(certainly._CHECKED_FIELDS))
+    nested = record.get(field)
+    if isinstance(nested, dict) and nested and data.draw(st.booleans()):
+        nested[data.draw(st.sampled_from(sorted(nested)))] = data.draw(json_values)
+    else:
+        record[field] = data.draw(json_values)
+    expected = None
+    for name in certainly._CHECKED_FIELDS:
+        expected = certainly._shape_problem(
+            record.get(name), certainly.MESSAGE_SCHEMA["properties"][name], name
+        )
+        if expected:
+            break
+    assert certainly._check_shape(record) == expected
