@@ -25,6 +25,17 @@ from urllib.parse import parse_qs, urlsplit
 HTML_ERROR_PAGE = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (a killed tap, a timeout test) is not a sandbox error."""
+
+    def handle_error(self, request: t.Any, client_address: t.Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class Headers(dict[str, str]):
     """Case-insensitive header lookup (keys stored lower-case)."""
 
@@ -119,7 +130,7 @@ class Sandbox:
         self.requests: list[LoggedRequest] = []
         self.latency = 0.0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _QuietServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -13,18 +13,11 @@ from tests.reliability.harness import FIGURES, VendorEnv
 from tests.reliability.killresume import kill_and_resume, kill_points
 
 POINTS_IN_CI = 3
-#: Open defects found by this suite (see the issue 7 report): records lost after a resume.
-KNOWN_LOSS = {
-    "certainly": "resume loses a few records at some kill points (6 of 638 seen); open defect",
-    "clevertap": "resume from a mid-run STATE loses later message-days (56-81 of 235); open defect",
-}
 
 
 @pytest.mark.parametrize("point", range(POINTS_IN_CI))
 def test_kill_and_resume_loses_nothing(vendor: VendorEnv, point: int) -> None:
     kill_after = kill_points(vendor, POINTS_IN_CI, seed=7)[point]
-    if vendor.scenario.key in KNOWN_LOSS:
-        pytest.xfail(KNOWN_LOSS[vendor.scenario.key])
     result = kill_and_resume(vendor, kill_after)
     FIGURES["kill points"] += 1
     FIGURES["records lost"] += result.lost
