@@ -8,6 +8,8 @@ Top-level keys the spec does not define are kept in ``extra_fields``.
 
 from __future__ import annotations
 
+import typing as t
+
 from singer_sdk import typing as th
 
 from tap_chatbot_reports.schema_types import JSON_ANY
@@ -187,3 +189,18 @@ DAILY_STATS_SCHEMA = th.PropertiesList(
     th.Property("value", th.NumberType, required=True),
     th.Property("intervalType", th.StringType, description="Always DAY."),
 ).to_dict()
+
+
+def without_required(schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A copy of ``schema`` with no ``required`` lists, at any depth."""
+    result: dict[str, t.Any] = {}
+    for key, value in schema.items():
+        if key == "required":
+            continue
+        if isinstance(value, dict):
+            result[key] = without_required(value)
+        elif isinstance(value, list):
+            result[key] = [without_required(v) if isinstance(v, dict) else v for v in value]
+        else:
+            result[key] = value
+    return result
