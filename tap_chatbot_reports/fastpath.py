@@ -64,7 +64,11 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
     def flush(self) -> None:
         if self._pending:
-            sys.stdout.buffer.write(self._pending)
+            binary = getattr(sys.stdout, "buffer", None)
+            if binary is not None:
+                binary.write(self._pending)
+            else:  # a text stream without a buffer (the SDK test runner captures with one)
+                sys.stdout.write(self._pending.decode())
             self._pending.clear()
         sys.stdout.flush()
 

@@ -30,5 +30,9 @@ for _vendor in SANDBOX_VENDORS:
 TestTapChatbotReports = get_tap_test_class(
     tap_class=TapChatbotReports,
     config=SAMPLE_CONFIG,
-    suite_config=SuiteConfig(max_records_limit=None, ignore_no_records=True),
+    suite_config=SuiteConfig(
+        max_records_limit=None,
+        # v1 has no session-label list endpoint (see README): that stream is empty by design.
+        ignore_no_records_for_streams=["jaicp_session_labels"],
+    ),
 )
