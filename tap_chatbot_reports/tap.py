@@ -183,7 +183,11 @@ def _url_problems(value: t.Any, schema: dict[str, t.Any], name: str) -> list[str
 
 def _fail(message: str) -> t.NoReturn:
     line = " ".join(redact(message).split())
-    print(f"tap-chatbot-reports: error: {line}", file=sys.stderr, flush=True)
+    # Background fetch threads may still log: silence them so the error stays one whole line.
+    logging.disable(logging.CRITICAL)
+    sys.stderr.flush()
+    sys.stderr.write(f"tap-chatbot-reports: error: {line}\n")
+    sys.stderr.flush()
     sys.exit(1)
 
 
