@@ -33,6 +33,7 @@ from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.fastpath import compile_conformer, plain_sdk_path
 from tap_chatbot_reports.prefetch import Lane, PartitionPipeline
 from tap_chatbot_reports.progress import StreamProgress
+from tap_chatbot_reports.recordloop import PendingBookmark, block_writer, sync_records
 from tap_chatbot_reports.redact import redact
 from tap_chatbot_reports.schema_types import apply_json_text, json_text_paths
 
@@ -398,6 +399,30 @@ class VendorStream(RESTStream[t.Any]):
                     version=self._stream_version,
                     time_extracted=utc_now(),
                 )
+
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        """The SDK's record loop, or on the fast path (when nothing optional is in use) the
+        same messages without its per-record work: see ``recordloop``. Yields nothing then
+        (the SDK's ``sync`` only drains it)."""
+        writer = block_writer(self) if FAST_PATH and write_messages else None
+        if writer is None:
+            yield from super()._sync_records(context, write_messages=write_messages)
+            return
+        sync_records(self, context, writer, self._pending_bookmark)
+
+    @property
+    def _pending_bookmark(self) -> PendingBookmark:
+        pending = self.__dict__.get("_pending")
+        if pending is None:
+            pending = self.__dict__["_pending"] = PendingBookmark()
+        return t.cast("PendingBookmark", pending)
+
+    def _write_state_message(self) -> None:
+        """Apply the fast loop's latest bookmark (if any) before the state goes out."""
+        self._pending_bookmark.commit(self)
+        super()._write_state_message()
 
     def _warn_unmapped(self, path: str) -> None:
         warned: set[str] = self.__dict__.setdefault("_unmapped_warned", set())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import typing as t
 
+import msgspec
 from singer_sdk import typing as th
 
 #: A value whose JSON type is not documented (or varies). It is emitted as compact JSON text
@@ -32,10 +33,20 @@ def json_text_paths(schema: dict[str, t.Any], prefix: Path = ()) -> list[Path]:
     return paths
 
 
+#: Compact JSON with sorted keys, UTF-8 kept as it is (msgspec: a tenth of ``json.dumps``).
+_TEXT_ENCODER = msgspec.json.Encoder(enc_hook=str, order="sorted")
+
+
 def to_json_text(value: t.Any) -> t.Any:
+    """``value`` as compact JSON text with sorted keys (a string stays as it is)."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    try:
+        return _TEXT_ENCODER.encode(value).decode()
+    except (TypeError, ValueError, OverflowError):  # e.g. an integer beyond 64 bits
+        return json.dumps(
+            value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str
+        )
 
 
 def apply_json_text(record: t.Any, path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import logging
 import typing as t
 
@@ -218,3 +219,94 @@ def test_compiled_shape_check_reports_what_the_reference_check_reports(data):
         if expected:
             break
     assert certainly._check_shape(record) == expected
+
+
+#: State keys holding the wall clock of the run (the SDK's signpost, Xenioo's throttle times).
+CLOCK_KEYS = frozenset({"replication_key_signpost", "last_call_at", "next_call_allowed_at"})
+
+
+def without_signposts(value: t.Any) -> t.Any:
+    """A STATE value without the keys that hold the run's clock."""
+    if isinstance(value, dict):
+        return {k: without_signposts(v) for k, v in value.items() if k not in CLOCK_KEYS}
+    if isinstance(value, list):
+        return [without_signposts(v) for v in value]
+    return value
+
+
+def state_values(run: TapRun) -> list[t.Any]:
+    """The STATE values in order (signposts aside), consecutive repeats collapsed."""
+    values: list[t.Any] = []
+    for message in run.messages:
+        if message["type"] != "STATE":
+            continue
+        value = without_signposts(message["value"])
+        if not values or values[-1] != value:
+            values.append(value)
+    return values
+
+
+def test_fast_record_loop_writes_the_same_state_lines_as_the_sdk_loop(sandbox_factory):
+    """Bookmarks are applied before each STATE line, not after each record: every STATE line
+    of the fast loop equals the SDK loop's, in the same order, for every vendor."""
+    fast = run_tap(all_vendor_config(sandbox_factory))
+    plain = run_tap(all_vendor_config(sandbox_factory), env={PLAIN_SDK_ENV: "1"})
+    assert fast.returncode == 0, fast.stderr
+    assert plain.returncode == 0, plain.stderr
+    fast_states, plain_states = state_values(fast), state_values(plain)
+    assert len(fast_states) > 20  # per drained window, for every vendor
+    assert fast_states == plain_states
+
+
+def certainly_only(sandbox_factory: t.Callable[..., t.Any], **extra: t.Any) -> dict[str, t.Any]:
+    app = CertainlyApp(bots={"bot-a": DailyMessages("bot-a", START, END, 6)})
+    sandbox = sandbox_factory(app)
+    return {
+        "start_date": f"{START.isoformat()}T00:00:00Z",
+        "end_date": f"{(END - dt.timedelta(days=1)).isoformat()}T23:59:59Z",
+        "certainly": {
+            "api_token": app.token,
+            "bot_ids": ["bot-a"],
+            "api_url": f"{sandbox.url}/certainly/api/",
+        },
+        **extra,
+    }
+
+
+def deselect(catalog: dict[str, t.Any], stream: str, prop: str) -> dict[str, t.Any]:
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] != stream:
+            continue
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == ["properties", prop]:
+                item["metadata"]["selected"] = False
+    return catalog
+
+
+def test_stream_maps_flattening_and_deselected_properties_work_on_the_fast_path(sandbox_factory):
+    """The fast loop steps aside for the SDK's when a user maps, flattens or deselects:
+    the maps are applied and the output equals the plain SDK path's."""
+    extra = {
+        "stream_maps": {
+            "certainly_messages": {"message": "__NULL__", "bot_upper": "bot_id.upper()"}
+        },
+        "flattening_enabled": True,
+        "flattening_max_depth": 1,
+    }
+    discovered = run_tap(certainly_only(sandbox_factory), args=["--discover"])
+    catalog = deselect(json.loads(discovered.stdout), "certainly_messages", "is_test")
+    fast = run_tap(certainly_only(sandbox_factory, **extra), catalog=catalog)
+    plain = run_tap(
+        certainly_only(sandbox_factory, **extra), catalog=catalog, env={PLAIN_SDK_ENV: "1"}
+    )
+    assert fast.returncode == 0, fast.stderr
+    assert plain.returncode == 0, plain.stderr
+    records = fast.records("certainly_messages")
+    assert len(records) == 6 * (END - START).days
+    for record in records:
+        assert "message" not in record  # removed by the map
+        assert record["bot_upper"] == "BOT-A"  # added by the map
+        assert "response__text" in record and "response" not in record  # flattened
+        assert "is_test" not in record  # deselected
+    assert not same_json(records, plain.records("certainly_messages"))
+    assert bookmarks(fast) == bookmarks(plain)

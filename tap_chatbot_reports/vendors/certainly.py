@@ -265,40 +265,47 @@ def _as_id(value: t.Any) -> t.Any:
     return value
 
 
+def _nested_ids(nested: dict[str, t.Any]) -> None:
+    value = nested.get("id")
+    if value is not None and value.__class__ is not str:
+        nested["id"] = str(value) if value.__class__ is int else _as_id(value)
+    value = nested.get("fallback_module_id")
+    if value is not None and value.__class__ is not str:
+        nested["fallback_module_id"] = _as_id(value)
+
+
 def normalise_message(raw: dict[str, t.Any], bot_id: str, report_type: int) -> dict[str, t.Any]:
     """Shape one API row into a record (raises TapError on an uninterpretable row).
 
     ``raw`` is reused (it is a freshly decoded object): this runs once per message.
     """
-    if not isinstance(raw, dict):
+    if raw.__class__ is not dict and not isinstance(raw, dict):
         raise TapError(f"Certainly returned a message that is not an object: {type(raw).__name__}")
-    if raw.get("id") is None:
-        raise TapError("Certainly returned a message without an id")
     record = raw
+    get = record.get
+    if get("id") is None:
+        raise TapError("Certainly returned a message without an id")
     if not record.keys() <= _KNOWN_FIELDS:
-        extra = {k: record.pop(k) for k in [k for k in record if k not in _KNOWN_FIELDS]}
-        record["extra_fields"] = extra
+        record["extra_fields"] = {k: record.pop(k) for k in record.keys() - _KNOWN_FIELDS}
     for key in _ID_FIELDS:
-        value = record.get(key)
+        value = get(key)
         if value is not None and value.__class__ is not str:
-            record[key] = _as_id(value)
-    module = record.get("bot_module")
-    if isinstance(module, dict):
+            record[key] = str(value) if value.__class__ is int else _as_id(value)
+    module = get("bot_module")
+    if module.__class__ is dict:
         kpis = module.get("kpis")
-        if isinstance(kpis, list):
-            if not all(isinstance(kpi, dict) for kpi in kpis):
-                raise TapError(
-                    f"Certainly returned bot_module.kpis with an item that is not an object "
-                    f"for message {_as_id(record['id'])} of bot {bot_id}"
-                )
+        if kpis and kpis.__class__ is list:
+            for kpi in kpis:
+                if not isinstance(kpi, dict):
+                    raise TapError(
+                        f"Certainly returned bot_module.kpis with an item that is not an object "
+                        f"for message {_as_id(record['id'])} of bot {bot_id}"
+                    )
             module["kpis"] = [{**kpi, "id": _as_id(kpi.get("id"))} for kpi in kpis]
-    for parent in ("bot_module", "botuser"):
-        nested = record.get(parent)
-        if isinstance(nested, dict):
-            for key in ("id", "fallback_module_id"):
-                value = nested.get(key)
-                if value is not None and value.__class__ is not str:
-                    nested[key] = _as_id(value)
+        _nested_ids(module)
+    user = get("botuser")
+    if user.__class__ is dict:
+        _nested_ids(user)
     problem = _check_shape(record)  # = _shape_problem over _CHECKED_FIELDS, compiled
     if problem:
         raise TapError(
