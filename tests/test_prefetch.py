@@ -13,6 +13,16 @@ from hypothesis import strategies as st
 from tap_chatbot_reports.prefetch import PartitionPipeline, flatten_ordered, ordered_lanes
 
 
+def settles(condition: t.Callable[[], bool], within: float = 10.0) -> bool:
+    """True once ``condition`` holds (polled; a slow machine gets time, a hang does not pass)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def lane_of(items: list[int], delay: float = 0.0) -> t.Callable[[], t.Iterator[int]]:
     def lane() -> t.Iterator[int]:
         for item in items:
@@ -122,13 +132,16 @@ def test_a_partition_left_early_does_not_leak_into_the_next():
         "b-2",
         "b-3",
     ]
-    time.sleep(0.3)
     # The abandoned lanes of "a" stopped: no worker thread is left behind.
-    assert not [
-        th
-        for th in threading.enumerate()
-        if th.name != "MainThread" and th.is_alive() and th not in before
-    ]
+    assert settles(
+        lambda: (
+            not [
+                th
+                for th in threading.enumerate()
+                if th.name != "MainThread" and th.is_alive() and th not in before
+            ]
+        )
+    )
 
 
 def test_concurrency_one_uses_no_threads():
@@ -155,8 +168,7 @@ def test_ordered_lanes_stops_workers_when_abandoned():
     lanes = ordered_lanes([endless, endless], concurrency=2, buffer=1)
     assert next(next(lanes)) >= 1
     lanes.close()  # the consumer gave up: workers must stop, not keep fetching
-    time.sleep(0.3)
+    assert settles(lambda: set(threading.enumerate()) <= before)
     settled = produced
     time.sleep(0.2)
     assert produced == settled
-    assert set(threading.enumerate()) <= before
