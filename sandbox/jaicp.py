@@ -125,10 +125,12 @@ class JAICPApp:
     #: Rows later than this are not served (a real API cannot return the future).
     clock: t.Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     #: Test knobs: cap ``size`` (answered in paging.pageSize), ignore ``page``, mutate data
-    #: before a filter page is served.
+    #: before a filter page is served, observe stats requests as they arrive.
     max_page_size: int | None = None
     ignore_page: bool = False
     before_page: t.Callable[[JAICPApp, str, int], None] | None = None
+    #: Called before a stats answer is computed (resource name), in the request's thread.
+    before_stats: t.Callable[[JAICPApp, str], None] | None = None
     forbidden_calls: list[str] = field(default_factory=list)
     filter_calls: list[dict[str, t.Any]] = field(default_factory=list)
 
@@ -277,6 +279,8 @@ class JAICPApp:
     def _stats(
         self, request: Request, version: str, scope: list[Project], resource: str
     ) -> Response:
+        if self.before_stats is not None:
+            self.before_stats(self, resource)
         interval = request.arg("intervalType", "DAY")
         if interval not in INTERVALS:
             raise ApiError(400, f"intervalType must be one of {sorted(INTERVALS)}")

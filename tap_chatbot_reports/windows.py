@@ -189,3 +189,26 @@ def ceil_day(value: dt.datetime) -> dt.date:
     if utc.time() == dt.time(0, 0):
         return day
     return day + ONE_DAY
+
+
+def split_time_window(
+    window: TimeWindow, parts: int, min_span: dt.timedelta = dt.timedelta(seconds=1)
+) -> list[TimeWindow]:
+    """Split ``window`` into at most ``parts`` contiguous windows of near-equal length.
+
+    Inner bounds fall on whole seconds (APIs that take millisecond times then see exactly the
+    same bounds) and no part is shorter than ``min_span`` (at least one second) except when the
+    window itself is: fewer parts are returned rather than shorter ones. The parts cover the
+    window exactly, in order.
+    """
+    step = max(min_span, dt.timedelta(seconds=1))
+    span = window.end - window.start
+    parts = min(parts, span // step)
+    bounds = [window.start]
+    for index in range(1, max(parts, 1)):
+        cut = window.start + span * index / parts
+        cut = cut.replace(microsecond=0)
+        if cut - bounds[-1] >= step and window.end - cut >= step:
+            bounds.append(cut)
+    bounds.append(window.end)
+    return [TimeWindow(a, b) for a, b in itertools.pairwise(bounds)]

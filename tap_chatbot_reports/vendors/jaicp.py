@@ -14,6 +14,9 @@ and the ``Timezone`` header is sent as 0 so day buckets are UTC days.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import operator
+import threading
 import typing as t
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -37,13 +40,20 @@ from tap_chatbot_reports.vendors.jaicp_paging import (  # noqa: F401 (re-exporte
     _int,
     _str_id,
     _validator,
+    compile_normaliser,
     format_api_time,
     normalise_row,
     parse_page,
     range_filter,
     read_pages,
 )
-from tap_chatbot_reports.windows import TimeWindow, ceil_day, plan_time_windows, to_date
+from tap_chatbot_reports.windows import (
+    TimeWindow,
+    ceil_day,
+    plan_time_windows,
+    split_time_window,
+    to_date,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -54,6 +64,10 @@ API_VERSIONS = ("v1", "legacy")
 MAX_WINDOW_READS = 4
 STATS_WINDOW_DAYS = 31
 DEFAULT_CONCURRENCY = 4
+#: Rows a filter range may hold before it is split: the rows held in memory are about this
+#: times (max_concurrency + 1), whatever a day's volume.
+MAX_WINDOW_ROWS = 2_500
+MIN_WINDOW_SPAN = dt.timedelta(minutes=1)
 
 SETTINGS = th.ObjectType(
     th.Property(
@@ -99,9 +113,9 @@ SETTINGS = th.ObjectType(
         "max_concurrency",
         th.IntegerType(minimum=1, maximum=16),
         default=DEFAULT_CONCURRENCY,
-        description="Windows and projects of sessions, messages and clients fetched at once "
-        "(records are still emitted in order). JAICP publishes no rate limit: the default is "
-        "modest.",
+        description="Windows and projects of sessions, messages, clients and daily stats fetched "
+        "at once (records are still emitted in order). JAICP publishes no rate limit: the "
+        "default is modest.",
     ),
 )
 
@@ -190,12 +204,57 @@ class WindowedSpec:
     params: t.Mapping[str, t.Mapping[str, t.Any]]
 
 
+@dataclass
+class Piece:
+    """One range read whole: its rows (at most about ``max_window_rows``) and what paging said."""
+
+    window: TimeWindow
+    rows: list[dict[str, t.Any]]
+
+
 class JAICPWindowedStream(JAICPStream):
-    """POST ``*/filter`` with a DATE_TIME_RANGE per window, paged; incremental and sorted."""
+    """POST ``*/filter`` with a DATE_TIME_RANGE per window, paged; incremental and sorted.
+
+    Memory: a range is read whole (its pages de-duplicated, then sorted) before it is emitted,
+    so the rows held are bounded by splitting. A range whose first page reports more than
+    ``max_window_rows`` rows is not paged: it is split into parts of about ``split_target``
+    rows (the first page's ``totalCount`` says how many parts) and the parts are read in
+    order. The partition's last density (rows per second) sizes its next windows before they
+    are requested, so a dense partition pays the probe once, not once per window. At most
+    ``max_concurrency`` ranges are fetched at once, plus the one being emitted.
+    """
 
     spec: t.ClassVar[WindowedSpec]
     is_sorted = True
     default_concurrency = DEFAULT_CONCURRENCY
+    #: Rows one filter range may hold before it is split (bounds memory per range in flight).
+    max_window_rows: int = MAX_WINDOW_ROWS
+    #: Shortest range a dense one is split into; a denser minute is read whole, with a warning.
+    min_window_span: dt.timedelta = MIN_WINDOW_SPAN
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._density: dict[str, float] = {}
+        self._planned: dict[str, int] = {}
+        self._extra_pieces: dict[str, int] = {}
+        self._planned_lock = threading.Lock()
+        self._normalise = compile_normaliser(
+            self.schema, self.spec.time_fields, self.spec.id_fields
+        )
+        self._capped_page_size: int | None = None
+
+    @property
+    def page_size(self) -> int:
+        """``page_size``, or the smaller size the API was found to cap pages at."""
+        return self._capped_page_size or int(self.settings.get("page_size") or 100)
+
+    @property
+    def split_target(self) -> int:
+        """Rows aimed at per range when splitting: 80 % of the limit (headroom for uneven
+        density), rounded down to whole pages so parts do not end in a nearly empty page."""
+        target = max(1, self.max_window_rows * 4 // 5)
+        size = self.page_size
+        return target // size * size if size <= target else target
 
     def fetch_page(self, context: Context | None, window: TimeWindow, page: int, size: int) -> Page:
         params = {**self.spec.params.get(self.api_version, {}), "page": page, "size": size}
@@ -204,16 +263,30 @@ class JAICPWindowedStream(JAICPStream):
         return parse_page(payload, self.spec.list_key, self.where(context))
 
     def row_key(self, row: dict[str, t.Any]) -> tuple[t.Any, ...]:
-        return tuple(_str_id(row.get(k)) for k in self.spec.primary_keys)
+        keys = self.spec.primary_keys
+        if len(keys) == 1:
+            value = row.get(keys[0])
+            return (value if value.__class__ is str else _str_id(value),)
+        return tuple(_str_id(row.get(k)) for k in keys)
 
-    def read_window(self, context: Context | None, window: TimeWindow) -> list[dict[str, t.Any]]:
-        """Every row of one window, read again when the window changes while it is paged."""
-        size = int(self.settings.get("page_size") or 100)
+    def read_window(
+        self, context: Context | None, window: TimeWindow, first: Page | None = None
+    ) -> list[dict[str, t.Any]]:
+        """Every row of one window, read again when the window changes while it is paged.
+
+        ``first`` is page 0 when it was already fetched (with the current page size)."""
         for _attempt in range(MAX_WINDOW_READS):
+            size = self.page_size
+
+            def fetch(page: int, sz: int) -> Page:
+                nonlocal first
+                if page == 0 and first is not None:
+                    cached, first = first, None
+                    return cached
+                return self.fetch_page(context, window, page, sz)
+
             try:
-                result = read_pages(
-                    lambda page, sz: self.fetch_page(context, window, page, sz), size, self.row_key
-                )
+                result = read_pages(fetch, size, self.row_key)
             except WindowChangedError as exc:
                 self.logger.warning(
                     "%s: window %s: %s; re-reading", self.where(context), window, exc
@@ -228,7 +301,7 @@ class JAICPWindowedStream(JAICPStream):
                     size,
                     window,
                 )
-                size = exc.size
+                self._capped_page_size = exc.size
                 continue
             if result.stopped == "repeat" or len(result.rows) < result.total:
                 self.logger.warning(
@@ -245,31 +318,85 @@ class JAICPWindowedStream(JAICPStream):
             f"({MAX_WINDOW_READS} reads); lower jaicp.window_days or retry later"
         )
 
+    def read_pieces(self, context: Context | None, window: TimeWindow) -> t.Iterator[Piece]:
+        """The rows of ``window`` in ranges of at most ``max_window_rows`` rows, in order.
+
+        A range whose first page reports more rows is split (the first page is dropped); below
+        ``min_window_span`` it is read whole with a warning. Each range read updates the
+        partition's density, which sizes the windows planned next.
+        """
+        label = describe_context(context)
+        stack = [window]
+        while stack:
+            current = stack.pop()
+            first = self.fetch_page(context, current, 0, self.page_size)
+            seconds = max((current.end - current.start).total_seconds(), 1e-3)
+            self._density[label] = first.total / seconds
+            if first.total > self.max_window_rows:
+                parts = split_time_window(
+                    current, -(-first.total // self.split_target), self.min_window_span
+                )
+                if len(parts) > 1:
+                    self._more_pieces(context, len(parts) - 1)
+                    stack.extend(reversed(parts))
+                    continue
+                self.logger.warning(
+                    "%s: window %s holds %d rows, more than %d, and is too short to split; "
+                    "it is read whole",
+                    self.where(context),
+                    current,
+                    first.total,
+                    self.max_window_rows,
+                )
+            # A capped first page is reported by read_window, which re-reads with that size.
+            yield Piece(current, self.read_window(context, current, first))
+
+    def plan_windows(self, context: Context | None, window: TimeWindow) -> list[TimeWindow]:
+        """``window`` split by the partition's last density, so each part fits the limit."""
+        density = self._density.get(describe_context(context))
+        if not density:
+            return [window]
+        expected = density * (window.end - window.start).total_seconds()
+        return split_time_window(
+            window, math.ceil(expected / self.split_target), self.min_window_span
+        )
+
+    def _more_pieces(self, context: Context | None, count: int) -> None:
+        """A lane split a range: the progress lines' plan grows by ``count`` windows."""
+        label = describe_context(context)
+        with self._planned_lock:
+            self._extra_pieces[label] = self._extra_pieces.get(label, 0) + count
+            planned = self._planned.get(label, 0) + self._extra_pieces[label]
+        self.windows_planned(context, planned)
+
     def window_records(
         self, rows: list[dict[str, t.Any]], window: TimeWindow, context: Context | None
     ) -> list[dict[str, t.Any]]:
         """Normalised rows of ``[window.start, window.end)``, in replication-key order."""
         where = self.where(context)
         lower, upper = format_timestamp(window.start), format_timestamp(window.end)
+        normalise = self._normalise
+        primary_keys = self.spec.primary_keys
+        key = self.spec.replication_key
+        has_bot = "botId" in primary_keys
         records: list[dict[str, t.Any]] = []
+        append = records.append
         outside = 0
         for raw in rows:
-            record = normalise_row(
-                raw, self.schema, self.spec.time_fields, self.spec.id_fields, where
-            )
-            for pk in self.spec.primary_keys:
-                if record.get(pk) in (None, "") and pk != "botId":
+            record = normalise(raw, where)
+            for pk in primary_keys:
+                if pk != "botId" and record.get(pk) in (None, ""):
                     raise TapError(f"{where}: a row has no {pk}")
-            if "botId" in self.spec.primary_keys and record.get("botId") is None:
+            if has_bot and record.get("botId") is None:
                 record["botId"] = ""
-            value = record.get(self.spec.replication_key)
+            value = record.get(key)
             if not isinstance(value, str):
-                raise TapError(f"{where}: a row has no {self.spec.replication_key}")
+                raise TapError(f"{where}: a row has no {key}")
             if not lower <= value < upper:
                 # A row exactly at ``to`` (the bound may be inclusive) is the next window's.
                 outside += value != upper
                 continue
-            records.append(record)
+            append(record)
         if outside:
             self.logger.warning(
                 "%s: window %s: the API returned %d rows outside the requested range; "
@@ -278,32 +405,44 @@ class JAICPWindowedStream(JAICPStream):
                 window,
                 outside,
             )
-        records.sort(key=lambda rec: rec[self.spec.replication_key])
+        records.sort(key=operator.itemgetter(key))
         return records
 
     def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
-        """One lane per filter window (its pages are read in order inside the lane)."""
+        """One lane per range: filter windows of ``window_days``, split by the partition's
+        density (planned lazily, so later windows use what earlier ones found)."""
         start, end = self.sync_start(context), self.sync_end()
         days = int(self.settings.get("window_days") or 1)
         windows = plan_time_windows(start, end, dt.timedelta(days=days))
-        self.windows_planned(context, len(windows))
-        for window in windows:
-            yield window, self._window_lane(context, window)
+        label = describe_context(context)
+        planned = 0
+        for index, window in enumerate(windows):
+            parts = self.plan_windows(context, window)
+            planned += len(parts)
+            with self._planned_lock:
+                # Ranges so far, and the windows left at this window's split.
+                self._planned[label] = planned + (len(windows) - index - 1) * len(parts)
+                total = self._planned[label] + self._extra_pieces.get(label, 0)
+            self.windows_planned(context, total)
+            for part in parts:
+                yield part, self._window_lane(context, part)
 
-    def _window_lane(self, context: Context | None, window: TimeWindow) -> Lane[t.Any]:
-        return lambda: [self.read_window(context, window)]
+    def _window_lane(self, context: Context | None, window: TimeWindow) -> Lane[Piece]:
+        return lambda: self.read_pieces(context, window)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         total = 0
-        for window, results in self.fetch_lanes(context):
-            assert isinstance(window, TimeWindow)
-            records = self.window_records(next(iter(results)), window, context)
-            count = 0
-            for record in self.skip_before_bookmark(records, context):
-                count += 1
-                yield record
-            total += count
-            self.window_done(context, window, count, total)
+        key = self.spec.replication_key
+        for _window, pieces in self.fetch_lanes(context):
+            for piece in pieces:
+                records = self.window_records(piece.rows, piece.window, context)
+                del piece.rows[:]  # the raw rows are no longer needed: free them now
+                bookmark = self.get_starting_replication_key_value(context)
+                if records and bookmark and records[0][key] < bookmark:
+                    records = list(self.skip_before_bookmark(records, context))
+                yield from records
+                total += len(records)
+                self.window_done(context, piece.window, len(records), total)
 
 
 WINDOWED_SPECS = (
@@ -473,6 +612,7 @@ class JAICPDailyStatsStream(JAICPStream):
     replication_key = "ts"
     is_sorted = True
     schema = schemas.DAILY_STATS_SCHEMA
+    default_concurrency = DEFAULT_CONCURRENCY
 
     def fetch_window(self, context: Context | None, start: dt.datetime, end: dt.datetime) -> t.Any:
         request = self.build_request(
@@ -514,16 +654,23 @@ class JAICPDailyStatsStream(JAICPStream):
         records.sort(key=lambda rec: rec["ts"])
         return records
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+    def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
+        """One lane per window of ``STATS_WINDOW_DAYS`` days (one request each)."""
         first = dt.datetime.combine(to_date(self.sync_start(context)), dt.time(), dt.UTC)
-        end = self.sync_end()
-        total = 0
-        windows = plan_time_windows(first, end, dt.timedelta(days=STATS_WINDOW_DAYS))
+        windows = plan_time_windows(first, self.sync_end(), dt.timedelta(days=STATS_WINDOW_DAYS))
         self.windows_planned(context, len(windows))
         for window in windows:
+            yield window, self._window_lane(context, window)
+
+    def _window_lane(self, context: Context | None, window: TimeWindow) -> Lane[t.Any]:
+        return lambda: [self.fetch_window(context, window.start, window.end)]
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        total = 0
+        for window, payloads in self.fetch_lanes(context):
+            assert isinstance(window, TimeWindow)
             day_end = dt.datetime.combine(ceil_day(window.end), dt.time(), dt.UTC)
-            payload = self.fetch_window(context, window.start, window.end)
-            records = self.parse_stats(payload, context, window.start, day_end)
+            records = self.parse_stats(next(iter(payloads)), context, window.start, day_end)
             count = 0
             for record in self.skip_before_bookmark(records, context):
                 count += 1

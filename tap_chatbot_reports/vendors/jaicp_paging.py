@@ -8,6 +8,7 @@ changes while a window is paged.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -177,3 +178,75 @@ def normalise_row(
                 f"{where}: {name} cannot be read as a date-time: {str(record[name])[:40]!r}"
             ) from None
     return record
+
+
+Normaliser = t.Callable[[dict[str, t.Any], str], dict[str, t.Any]]
+#: The API's date-time form (ASCII digits only; anything else takes normalise_timestamp).
+_API_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
+).fullmatch
+_from_iso = dt.datetime.fromisoformat
+
+
+def compile_normaliser(
+    schema: dict[str, t.Any], time_fields: t.Sequence[str], id_fields: t.Sequence[str]
+) -> Normaliser:
+    """``normalise_row`` for one schema and field lists, with the per-schema work done once.
+
+    Returns ``normalise(raw, where)`` giving exactly what ``normalise_row(raw, schema,
+    time_fields, id_fields, where)`` gives (``raw`` is not modified): the known keys become a
+    frozen set, undeclared keys are found with one set difference instead of a scan of every
+    key, and each time field remembers its last input (messages of one session share their
+    ``sessionStartTime``), so a repeated value is not parsed again; a value in the spec's
+    ``yyyy-MM-ddTHH:mm:ss.SSSZ`` form is rewritten by slicing.
+    """
+    known = frozenset(k for k in schema["properties"] if k != "extra_fields")
+    ids = tuple(id_fields)
+    times = tuple(time_fields)
+    last: list[tuple[t.Any, t.Any]] = [(None, None)] * len(times)
+
+    def normalise(raw: dict[str, t.Any], where: str) -> dict[str, t.Any]:
+        record = raw.copy()
+        undeclared = raw.keys() - known
+        if undeclared:
+            if len(undeclared) == 1:
+                (name,) = undeclared
+                record["extra_fields"] = {name: record.pop(name)}
+            else:
+                record["extra_fields"] = {k: record.pop(k) for k in raw if k in undeclared}
+        for name in ids:
+            if name in record:
+                value = record[name]
+                if value.__class__ is not str:
+                    record[name] = _str_id(value)
+        client = record.get("client")
+        if isinstance(client, dict) and "id" in client:
+            value = client["id"]
+            if value.__class__ is not str:
+                record["client"] = {**client, "id": _str_id(value)}
+        for index, name in enumerate(times):
+            if name not in record:
+                continue
+            value = record[name]
+            seen, result = last[index]
+            if value.__class__ is str and value == seen:
+                record[name] = result
+                continue
+            try:
+                if value.__class__ is str and _API_TIME(value):
+                    # The spec's own form: what normalise_timestamp returns, without its
+                    # general pattern (same validation of the date and time).
+                    _from_iso(value[:19])
+                    result = value[:23] + "000+00:00"
+                else:
+                    result = normalise_timestamp(value)
+            except ValueError:
+                raise TapError(
+                    f"{where}: {name} cannot be read as a date-time: {str(value)[:40]!r}"
+                ) from None
+            if value.__class__ is str:
+                last[index] = (value, result)
+            record[name] = result
+        return record
+
+    return normalise
