@@ -310,6 +310,7 @@ def _struct(properties: dict[str, t.Any], fields: t.Sequence[str], path: str) ->
     return msgspec.defstruct(
         f"Shape_{path or 'record'}".replace(".", "_"),
         [(name, _msgspec_type(properties[name], f"{path}.{name}"), None) for name in fields],
+        gc=False,  # built only to be checked and dropped: no need to track it for cycles
     )
 
 
