@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.jaicp_bulk import bulk_app  # noqa: E402
-from sandbox import feedbot, jaicp  # noqa: E402
+from sandbox import clevertap, feedbot, jaicp  # noqa: E402
 from sandbox.certainly import CertainlyApp, DailyMessages  # noqa: E402
 from sandbox.jaicp_data import generate_project  # noqa: E402
 from sandbox.server import Request, Response, Sandbox  # noqa: E402
@@ -388,6 +388,29 @@ def network(quick: bool) -> tuple[list[Run], list[str]]:
         config["jaicp"] = jaicp.demo_config(japp, sandbox.url)
         run, line = network_run(
             f"network jaicp 3p x{jdays}d", sandbox, config, "jaicp", 4, boot_wall
+        )
+        runs.append(run)
+        notes.append(line)
+    finally:
+        sandbox.stop()
+    # CleverTap: one account, 180 days in 3-day windows, at its per-account limit of 3.
+    cdays = 60 if quick else 180
+    end = START + dt.timedelta(days=cdays)
+    capp = clevertap.CleverTapApp(
+        accounts={"ACC-NET": clevertap.Account("pc", clevertap.generate_messages(START, end, 6))},
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+    sandbox = Sandbox([capp]).start()
+    try:
+        config = window_config(cdays)
+        config["clevertap"] = {
+            "account_id": "ACC-NET",
+            "passcode": "pc",
+            "api_url": f"{sandbox.url}/clevertap",
+            "window_days": 3,
+        }
+        run, line = network_run(
+            f"network clevertap 1 account x{cdays}d", sandbox, config, "clevertap", 3, boot_wall
         )
         runs.append(run)
         notes.append(line)

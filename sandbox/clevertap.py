@@ -22,6 +22,7 @@ import json
 import random
 import re
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 
@@ -104,6 +105,9 @@ class CleverTapApp:
     prefix: str = "/clevertap"
     daily_shape: str = "dated"
     max_in_flight: int = MAX_IN_FLIGHT
+    #: Seconds each report takes while counted as in flight (the server-wide ``latency`` is
+    #: spent before a request reaches the app, so it does not show in ``peak_in_flight``).
+    report_delay: float = 0.0
     #: Fixed "now" for tests; None means the real clock at request time.
     now: dt.datetime | None = None
     calls: list[dict[str, t.Any]] = field(default_factory=list)
@@ -162,6 +166,8 @@ class CleverTapApp:
         try:
             if in_flight > self.max_in_flight:
                 return _fail("Too many concurrent requests", 429, http_status=429)
+            if self.report_delay:
+                time.sleep(self.report_delay)
             return self._report(account_id, account, request)
         finally:
             with self._lock:

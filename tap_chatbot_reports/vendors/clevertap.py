@@ -6,9 +6,11 @@ the aggregate response shape. Assumptions (flagged in the README): ``to`` is inc
 UTC days, the per-day response shapes accepted by ``clevertap_parse``, ``message id`` being unique
 per response (a duplicate is a clear error), and the ``status: fail`` envelope on HTTP 200.
 
-Concurrency: CleverTap allows 3 requests in flight per account for this API (third-party
-transcription of the vendor's table). This stream sends one request at a time, so it stays under
-that cap; ``MAX_IN_FLIGHT`` is the limit a concurrent fetcher must respect.
+Concurrency: CleverTap limits concurrent requests per account and per API (documented, T4),
+3 for this API (third-party transcription of the vendor's table). Windows are fetched ahead
+through ``VendorStream.fetch_lanes`` with ``clevertap.max_concurrency`` lanes (default and
+maximum ``MAX_IN_FLIGHT`` = 3). One lane is one request, and a config has one account (one
+partition), so the pipeline's concurrency is the number of requests in flight for that account.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from singer_sdk.streams.rest import HTTPRequest
 
 from tap_chatbot_reports.client import VendorAPIError, VendorStream
 from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.prefetch import Lane
 from tap_chatbot_reports.redact import redact
 from tap_chatbot_reports.vendors import Vendor
 from tap_chatbot_reports.vendors.clevertap_parse import (
@@ -86,6 +89,8 @@ class CleverTapMessageReportsStream(VendorStream):
     replication_key = "report_date"
     is_sorted = True
     schema = SCHEMA
+    #: One request per lane and one account per config: this bounds the account's requests.
+    default_concurrency = MAX_IN_FLIGHT
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -241,15 +246,34 @@ class CleverTapMessageReportsStream(VendorStream):
                 f"{str(self.daily).lower()}; run discovery again after changing clevertap.daily"
             )
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+    def concurrency(self) -> int:
+        """``clevertap.max_concurrency``, never above the per-account cap (the config schema
+        already refuses more; this guards configs that skipped validation)."""
+        return min(super().concurrency(), MAX_IN_FLIGHT)
+
+    def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
+        """One lane per window: one request, its decoded body as the lane's only item."""
         assert context is not None
-        self._check_catalog()
-        seen_messages: dict[str, DayWindow] = {}
-        total = 0
         windows = self.plan(context)
         self.windows_planned(context, len(windows))
         for window in windows:
-            rows = self.parse_window(self.fetch_window(context, window), context, window)
+            yield window, self._window_lane(context, window)
+
+    def _window_lane(self, context: Context, window: DayWindow) -> Lane[t.Any]:
+        def lane() -> list[t.Any]:
+            return [self.fetch_window(context, window)]
+
+        return lane
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        assert context is not None
+        self._check_catalog()  # before any request
+        seen_messages: dict[str, DayWindow] = {}
+        total = 0
+        for window, payloads in self.fetch_lanes(context):
+            assert isinstance(window, DayWindow)
+            # Parsed here, in window order, so warnings and errors come out in that order.
+            rows = self.parse_window(next(iter(payloads)), context, window)
             if not self.daily:
                 for row in rows:
                     earlier = seen_messages.setdefault(row["message_id"], window)

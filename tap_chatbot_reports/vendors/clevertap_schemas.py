@@ -20,6 +20,7 @@ DEFAULT_REGION = "eu1"
 DEFAULT_WINDOW_DAYS = 14
 MAX_WINDOW_DAYS = 90
 DEFAULT_LOOKBACK_DAYS = 7
+#: Concurrent requests CleverTap allows per account for this API (vendor-apis.md 2.6).
 MAX_IN_FLIGHT = 3
 
 #: Filter setting -> (body key, documented values). Values are matched case-insensitively (the
@@ -97,6 +98,15 @@ SETTINGS = th.ObjectType(
         th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),
         default=DEFAULT_WINDOW_DAYS,
         description="Days per request (long ranges are slow on CleverTap's side).",
+    ),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType(minimum=1, maximum=MAX_IN_FLIGHT),
+        default=MAX_IN_FLIGHT,
+        description="Requests in flight at once for the account (windows fetched ahead; "
+        "records are still emitted in day order). CleverTap allows at most 3 concurrent "
+        "requests per account for this API and answers more with HTTP 429, so 3 is the "
+        "maximum; lower it if other clients use the same account at the same time.",
     ),
     th.Property(
         "lookback_days",
