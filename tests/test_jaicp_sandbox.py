@@ -201,6 +201,9 @@ def test_legacy_token_never_printed_on_500_and_404(
     sandbox.add_fault(match="/clients/filter", kind="status", status=500, times=1)
     sandbox.add_fault(match="/clients/filter", kind="status", status=404, times=1)
     cfg = config(sandbox, app, "legacy")
+    # One request at a time: the 500 must meet the first request (with windows fetched
+    # concurrently the 404 could reach an earlier window and end the run before the retry).
+    cfg["jaicp"]["max_concurrency"] = 1
     run = run_tap(cfg, catalog=None)
     statuses = [r.status for r in sandbox.requests]
     assert 500 in statuses and 404 in statuses
