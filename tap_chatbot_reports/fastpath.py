@@ -27,12 +27,14 @@ import typing as t
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.contrib.msgspec import encoder as _ENCODER
+from singer_sdk.helpers._state import StateWriter
 from singer_sdk.helpers._typing import is_object_type, is_uniform_list
 from singer_sdk.singerlib import SingerMessageType
 
 from tap_chatbot_reports.schema_types import to_json_text
 
 if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import TapState
     from singer_sdk.singerlib.encoding.simple import Message
 
 PLAIN_SDK_ENV = "TAP_CHATBOT_REPORTS_PLAIN_SDK"
@@ -73,6 +75,12 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         if len(pending) >= self.block_size:
             self.flush()
 
+    def write_line(self, line: bytes) -> None:
+        """One encoded non-RECORD message (without its newline): written out at once."""
+        self._pending += line
+        self._pending += b"\n"
+        self.flush()
+
     def flush(self) -> None:
         if self._pending:
             binary = getattr(sys.stdout, "buffer", None)
@@ -82,6 +90,24 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
                 sys.stdout.write(self._pending.decode())
             self._pending.clear()
         sys.stdout.flush()
+
+
+class EncodedStateWriter(StateWriter):
+    """The SDK's ``StateWriter`` (a STATE line only when the state changed), comparing encoded
+    bytes instead of keeping a deep copy, and writing the dict without the dataclass copy of
+    ``StateMessage.to_dict``: the SDK's way costs about 2 ms per STATE line once a stream has a
+    hundred partitions, and a line is written after every drained window."""
+
+    def __init__(self, writer: BufferedMsgSpecWriter) -> None:
+        super().__init__(writer)
+        self._writer = writer
+        self._last_line: bytes | None = None
+
+    def write_state(self, state: TapState) -> None:
+        line = _ENCODER.encode({"type": "STATE", "value": state})
+        if line != self._last_line:
+            self._writer.write_line(line)
+            self._last_line = line
 
 
 def _exclusive_boolean(schema: dict[str, t.Any]) -> bool:

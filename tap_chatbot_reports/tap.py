@@ -18,7 +18,11 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.io_base import SingerWriter
 
 from tap_chatbot_reports.errors import TapConfigError, TapError
-from tap_chatbot_reports.fastpath import BufferedMsgSpecWriter, plain_sdk_path
+from tap_chatbot_reports.fastpath import (
+    BufferedMsgSpecWriter,
+    EncodedStateWriter,
+    plain_sdk_path,
+)
 from tap_chatbot_reports.redact import REDACTOR, collect_secrets, install_log_redaction, redact
 from tap_chatbot_reports.vendors import VENDORS
 
@@ -85,6 +89,8 @@ class TapChatbotReports(Tap):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self.run_started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         super().__init__(*args, **kwargs)
+        if isinstance(self.message_writer, BufferedMsgSpecWriter):
+            self._state_writer = EncodedStateWriter(self.message_writer)
         self._register_secrets()
         install_log_redaction()
 
