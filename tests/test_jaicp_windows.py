@@ -239,14 +239,23 @@ def test_daily_stats_windows_are_fetched_concurrently_and_emitted_in_order(
     # barrier breaks (after its timeout) instead of being met.
     barrier = threading.Barrier(2, timeout=20)
     met: list[bool] = []
+    arrivals = 0
+    lock = threading.Lock()
 
     def meet(app: fake.JAICPApp, resource: str) -> None:
-        if resource == "messages" and len(met) < 2:
-            try:
-                barrier.wait()
-                met.append(True)
-            except threading.BrokenBarrierError:
-                met.append(False)
+        nonlocal arrivals
+        if resource != "messages":
+            return
+        with lock:  # only the first two arrivals meet (a third, concurrent one must not wait)
+            arrivals += 1
+            mine = arrivals
+        if mine > 2:
+            return
+        try:
+            barrier.wait()
+            met.append(True)
+        except threading.BrokenBarrierError:
+            met.append(False)
 
     app.before_stats = meet
     sandbox = sandbox_factory(app)
