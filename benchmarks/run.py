@@ -359,12 +359,62 @@ def network_run(
 
 
 def network(quick: bool) -> tuple[list[Run], list[str]]:
+    """One run per vendor with 100 ms latency: (label, app, vendor section, days, concurrency)."""
     runs: list[Run] = []
     notes: list[str] = []
     days = 30 if quick else 90
     # Certainly: 8 bots x 90 days (300 messages per 15-day window: no capped answers).
     _app, sandbox, config = certainly_setup(8, days, 20)
     boot_wall, _ = startup(config)
+    cases: list[tuple[str, t.Any, t.Callable[[str], dict[str, t.Any]], int, int]] = []
+    # JAICP: 3 projects, every stream (sessions, messages, clients per day; stats; labels).
+    jdays = 10 if quick else 30
+    japp = jaicp.JAICPApp(
+        projects={
+            f"proj-{n}": generate_project(
+                f"proj-{n}", f"legacy-{n}", START, START + dt.timedelta(days=jdays), 6
+            )
+            for n in range(3)
+        }
+    )
+    cases.append((f"jaicp 3p x{jdays}d", japp, lambda url: jaicp.demo_config(japp, url), jdays, 4))
+    # CleverTap: one account, 180 days in 3-day windows, at its per-account limit of 3.
+    cdays = 60 if quick else 180
+    capp = clevertap.CleverTapApp(
+        accounts={
+            "ACC-NET": clevertap.Account(
+                "pc", clevertap.generate_messages(START, START + dt.timedelta(days=cdays), 6)
+            )
+        },
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+    cases.append(
+        (
+            f"clevertap 1 account x{cdays}d",
+            capp,
+            lambda url: {
+                "account_id": "ACC-NET",
+                "passcode": "pc",
+                "api_url": f"{url}/clevertap",
+                "window_days": 3,
+            },
+            cdays,
+            3,
+        )
+    )
+    # Feedbot: 10 bots, every export, one request per bot, export and day.
+    fdays = 3 if quick else 7
+    fapp = feedbot.FeedbotApp(
+        bots={
+            f"bot{n}": feedbot.generate_bot(
+                f"bot{n}", f"key-{n}", START, START + dt.timedelta(days=fdays), seed=n
+            )
+            for n in range(10)
+        }
+    )
+    cases.append(
+        (f"feedbot 10 bots x{fdays}d", fapp, lambda url: feedbot.demo_config(fapp, url), fdays, 4)
+    )
     try:
         run, line = network_run(
             f"network certainly 8x{days}d", sandbox, config, "certainly", 4, boot_wall
@@ -373,69 +423,19 @@ def network(quick: bool) -> tuple[list[Run], list[str]]:
         notes.append(line)
     finally:
         sandbox.stop()
-    # JAICP: 3 projects, every stream (sessions, messages, clients per day; stats; labels).
-    jdays = 10 if quick else 30
-    end = START + dt.timedelta(days=jdays)
-    japp = jaicp.JAICPApp(
-        projects={
-            f"proj-{n}": generate_project(f"proj-{n}", f"legacy-{n}", START, end, 6)
-            for n in range(3)
-        }
-    )
-    sandbox = Sandbox([japp]).start()
-    try:
-        config = window_config(jdays)
-        config["jaicp"] = jaicp.demo_config(japp, sandbox.url)
-        run, line = network_run(
-            f"network jaicp 3p x{jdays}d", sandbox, config, "jaicp", 4, boot_wall
-        )
-        runs.append(run)
-        notes.append(line)
-    finally:
-        sandbox.stop()
-    # CleverTap: one account, 180 days in 3-day windows, at its per-account limit of 3.
-    cdays = 60 if quick else 180
-    end = START + dt.timedelta(days=cdays)
-    capp = clevertap.CleverTapApp(
-        accounts={"ACC-NET": clevertap.Account("pc", clevertap.generate_messages(START, end, 6))},
-        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    )
-    sandbox = Sandbox([capp]).start()
-    try:
-        config = window_config(cdays)
-        config["clevertap"] = {
-            "account_id": "ACC-NET",
-            "passcode": "pc",
-            "api_url": f"{sandbox.url}/clevertap",
-            "window_days": 3,
-        }
-        run, line = network_run(
-            f"network clevertap 1 account x{cdays}d", sandbox, config, "clevertap", 3, boot_wall
-        )
-        runs.append(run)
-        notes.append(line)
-    finally:
-        sandbox.stop()
-    # Feedbot: 10 bots, every export, one request per bot, export and day.
-    fdays = 3 if quick else 7
-    end = START + dt.timedelta(days=fdays)
-    fapp = feedbot.FeedbotApp(
-        bots={
-            f"bot{n}": feedbot.generate_bot(f"bot{n}", f"key-{n}", START, end, seed=n)
-            for n in range(10)
-        }
-    )
-    sandbox = Sandbox([fapp]).start()
-    try:
-        config = window_config(fdays)
-        config["feedbot"] = feedbot.demo_config(fapp, sandbox.url)
-        run, line = network_run(
-            f"network feedbot 10 bots x{fdays}d", sandbox, config, "feedbot", 4, boot_wall
-        )
-        runs.append(run)
-        notes.append(line)
-    finally:
-        sandbox.stop()
+    for label, app, section, span, concurrency in cases:
+        vendor = app.prefix.strip("/")
+        sandbox = Sandbox([app]).start()
+        try:
+            config = window_config(span)
+            config[vendor] = section(sandbox.url)
+            run, line = network_run(
+                f"network {label}", sandbox, config, vendor, concurrency, boot_wall
+            )
+            runs.append(run)
+            notes.append(line)
+        finally:
+            sandbox.stop()
     return runs, notes
 
 

@@ -78,6 +78,7 @@ def sync_records(
     incremental = bool(key) and stream.replication_method == "INCREMENTAL"
     sorted_state = stream.is_sorted and stream.state_partitioning_keys is None
     message: dict[str, t.Any] = {"type": "RECORD", "stream": stream.name, "record": None}
+    manager = stream.state_manager  # created once, then the same object for the stream's life
     with record_counter, timer:
         for element in contexts or [{}]:
             record_counter.with_context(element)
@@ -119,7 +120,7 @@ def sync_records(
                             pending.record, pending.context = record, current
                     else:
                         stream._increment_stream_state(record, context=current)
-                stream.state_manager.is_flushed = False
+                manager.is_flushed = False
                 record_counter.increment()
             pending.commit(stream)
             if current == state_context:

@@ -98,18 +98,8 @@ def bookmarks(run: TapRun) -> dict[str, t.Any]:
 
 def test_every_state_line_follows_the_records_it_covers(sandbox_factory):
     """The fast writer buffers RECORD lines but writes them all before any later STATE."""
-    app = CertainlyApp(bots={"bot-a": DailyMessages("bot-a", START, END, 40)})
-    sandbox = sandbox_factory(app)
-    config = {
-        "start_date": f"{START.isoformat()}T00:00:00Z",
-        "end_date": f"{(END - dt.timedelta(days=1)).isoformat()}T23:59:59Z",
-        "certainly": {
-            "api_token": app.token,
-            "bot_ids": ["bot-a"],
-            "api_url": f"{sandbox.url}/certainly/api/",
-            "window_days": 5,
-        },
-    }
+    config = certainly_only(sandbox_factory, per_day=40)
+    config["certainly"]["window_days"] = 5
     run = run_tap(config)
     assert run.returncode == 0, run.stderr
     seen = ""
@@ -258,8 +248,11 @@ def test_fast_record_loop_writes_the_same_state_lines_as_the_sdk_loop(sandbox_fa
     assert fast_states == plain_states
 
 
-def certainly_only(sandbox_factory: t.Callable[..., t.Any], **extra: t.Any) -> dict[str, t.Any]:
-    app = CertainlyApp(bots={"bot-a": DailyMessages("bot-a", START, END, 6)})
+def certainly_only(
+    sandbox_factory: t.Callable[..., t.Any], per_day: int = 6, **extra: t.Any
+) -> dict[str, t.Any]:
+    """Config for one Certainly bot with ``per_day`` messages a day (``extra``: top-level keys)."""
+    app = CertainlyApp(bots={"bot-a": DailyMessages("bot-a", START, END, per_day)})
     sandbox = sandbox_factory(app)
     return {
         "start_date": f"{START.isoformat()}T00:00:00Z",
