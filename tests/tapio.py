@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import json
 import os
 import subprocess
@@ -70,3 +72,24 @@ def run_tap(
         )
     messages = parse_messages(done.stdout) if not args else []
     return TapRun(done.returncode, done.stdout, done.stderr, messages)
+
+
+def aged_state(state: dict[str, t.Any] | None, minutes: float) -> dict[str, t.Any]:
+    """The state as if every throttled call (Xenioo's ``last_call_at`` / ``throttled_at``) had
+    been made ``minutes`` earlier: what the next run an hour later would read."""
+    result = copy.deepcopy(state or {})
+
+    def shift(node: t.Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("last_call_at", "throttled_at") and isinstance(value, str):
+                    moment = dt.datetime.fromisoformat(value) - dt.timedelta(minutes=minutes)
+                    node[key] = moment.isoformat()
+                else:
+                    shift(value)
+        elif isinstance(node, list):
+            for item in node:
+                shift(item)
+
+    shift(result)
+    return result

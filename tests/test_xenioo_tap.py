@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import typing as t
@@ -12,7 +11,7 @@ import pytest
 
 from sandbox import xenioo
 from sandbox.server import Sandbox
-from tests.tapio import TapRun, run_tap
+from tests.tapio import TapRun, aged_state, run_tap
 
 STREAMS = ("xenioo_account_statistics", "xenioo_bot_statistics", "xenioo_delivery_statistics")
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -170,26 +169,6 @@ def test_second_run_inside_the_window_makes_no_call_and_says_when(
     assert second.last_state == first.last_state
 
 
-def _age(state: dict[str, t.Any], minutes: float) -> dict[str, t.Any]:
-    """The state as if every throttled call had been made ``minutes`` earlier."""
-    aged = copy.deepcopy(state)
-
-    def shift(node: t.Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("last_call_at", "throttled_at") and isinstance(value, str):
-                    moment = dt.datetime.fromisoformat(value) - dt.timedelta(minutes=minutes)
-                    node[key] = moment.isoformat()
-                else:
-                    shift(value)
-        elif isinstance(node, list):
-            for item in node:
-                shift(item)
-
-    shift(aged)
-    return aged
-
-
 def test_bot_budget_reopens_after_30_minutes_and_account_after_60(
     first_run: tuple[xenioo.XeniooApp, Sandbox, TapRun],
 ) -> None:
@@ -197,7 +176,7 @@ def test_bot_budget_reopens_after_30_minutes_and_account_after_60(
     app.forget_throttles()
     sandbox.clear()
     # 59 minutes later (grace 60 s not reached): bot calls only.
-    run = run_tap(config_for(app, sandbox), state=_age(first.last_state, 45))
+    run = run_tap(config_for(app, sandbox), state=aged_state(first.last_state, 45))
     assert run.returncode == 0, run.stderr[-2000:]
     targets = [r.target for r in stats_requests(sandbox)]
     assert len(targets) == 6 and not any("/account/" in target for target in targets)
@@ -206,7 +185,7 @@ def test_bot_budget_reopens_after_30_minutes_and_account_after_60(
     # Exactly one window later (inside the grace period): the account calls are made too.
     app.forget_throttles()
     sandbox.requests.clear()
-    run = run_tap(config_for(app, sandbox), state=_age(first.last_state, 59.5))
+    run = run_tap(config_for(app, sandbox), state=aged_state(first.last_state, 59.5))
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(stats_requests(sandbox)) == 8
     assert len(run.records("xenioo_account_statistics")) > 0
@@ -325,7 +304,7 @@ def test_several_api_keys_share_the_account_budget_in_turn(
     assert first.returncode == 0, first.stderr[-2000:]
     assert {r["api_key"] for r in first.records("xenioo_account_statistics")} == {keys[0]}
     app.forget_throttles()
-    second = run_tap(config, state=_age(first.last_state, 61))
+    second = run_tap(config, state=aged_state(first.last_state, 61))
     assert second.returncode == 0, second.stderr[-2000:]
     assert {r["api_key"] for r in second.records("xenioo_account_statistics")} == {keys[1]}
     account_calls = [r for r in stats_requests(sandbox) if "/statistics/account/" in r.target]

@@ -18,7 +18,6 @@ Documented vendor behaviours that override the generic rule:
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
 import time
@@ -30,6 +29,7 @@ import pytest
 
 from sandbox.server import Fault
 from tests.reliability.harness import FIGURES, Outcome, VendorEnv, compare
+from tests.tapio import aged_state
 
 #: kind -> fault fields (a callable for values computed when the fault is injected)
 TRANSIENT: dict[str, t.Callable[[], dict[str, t.Any]]] = {
@@ -120,30 +120,10 @@ def assert_xenioo_skip_then_recovered(vendor: VendorEnv, outcome: Outcome) -> No
     assert not outcome.bag - vendor.clean.bag  # nothing that was not served
     missing = vendor.clean.bag - outcome.bag
     assert missing
-    later = vendor.run(state=aged(run.last_state, minutes=61))
+    later = vendor.run(state=aged_state(run.last_state, minutes=61))
     assert later.run.returncode == 0, later.run.stderr[-3000:]
     union = outcome.bag | later.bag
     compare(vendor.clean.bag, Counter(dict.fromkeys(union, 1)))
-
-
-def aged(state: dict[str, t.Any] | None, minutes: float) -> dict[str, t.Any]:
-    """The state as if every throttled call had happened ``minutes`` earlier."""
-    result = copy.deepcopy(state or {})
-
-    def walk(node: t.Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("last_call_at", "throttled_at") and isinstance(value, str):
-                    moment = dt.datetime.fromisoformat(value) - dt.timedelta(minutes=minutes)
-                    node[key] = moment.isoformat()
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(result)
-    return result
 
 
 def test_mixed_faults_up_to_the_retry_limit_lose_nothing(vendor: VendorEnv) -> None:
