@@ -31,7 +31,7 @@ from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest
 
 from tap_chatbot_reports.errors import TapError
-from tap_chatbot_reports.fastpath import compile_conformer, plain_sdk_path
+from tap_chatbot_reports.fastpath import Conformer, compile_conformer, plain_sdk_path
 from tap_chatbot_reports.prefetch import Lane, PartitionPipeline
 from tap_chatbot_reports.progress import StreamProgress
 from tap_chatbot_reports.recordloop import PendingBookmark, block_writer, sync_records
@@ -58,6 +58,10 @@ _TRANSIENT_EXCEPTIONS = (
 
 class VendorAPIError(FatalAPIError):
     """A permanent API error; the message is one line meant for the user."""
+
+
+def _same(record: t.Any) -> t.Any:
+    return record
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -365,6 +369,29 @@ class VendorStream(RESTStream[t.Any]):
 
     # ------------------------------------------------------------------ records
 
+    #: True when ``get_records`` yields records already conformed: the stream applies
+    #: ``conformer()`` to each row right after shaping it, while the row is still in the CPU
+    #: cache (a second pass over a page of rows later costs about twice as much).
+    conforms_early = False
+    #: True when ``get_records`` checks every record's declared properties against their
+    #: documented JSON types (a wrong type stops the run with a clear error): booleans are
+    #: then booleans already, and the compiled conformer does not test them again.
+    checks_types = False
+
+    def conformer(self) -> Conformer:
+        """What ``post_process`` does to a record on the fast path (the compiled type
+        conformance, see ``fastpath``); identity on the plain SDK path, where the SDK
+        conforms and ``post_process`` converts JSON text itself."""
+        return self._compiled_conformer() if FAST_PATH else _same
+
+    def _compiled_conformer(self) -> Conformer:
+        conform = self.__dict__.get("_conformer")
+        if conform is None:  # two lanes may compile it at once: either result is the same
+            conform = self.__dict__["_conformer"] = compile_conformer(
+                self.schema, self._warn_unmapped, coerce_booleans=not self.checks_types
+            )
+        return t.cast("Conformer", conform)
+
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:
@@ -374,12 +401,9 @@ class VendorStream(RESTStream[t.Any]):
         schema; the SDK's own is off): see ``fastpath``.
         """
         if FAST_PATH:
-            conform = self.__dict__.get("_conformer")
-            if conform is None:
-                conform = self.__dict__["_conformer"] = compile_conformer(
-                    self.schema, self._warn_unmapped
-                )
-            return t.cast("dict[str, t.Any]", conform(row))
+            if self.conforms_early:
+                return row
+            return t.cast("dict[str, t.Any]", self._compiled_conformer()(row))
         paths = self.__dict__.get("_json_text_paths")
         if paths is None:
             paths = self.__dict__["_json_text_paths"] = json_text_paths(self.schema)

@@ -129,7 +129,8 @@ def _has_properties(schema: dict[str, t.Any]) -> bool:
 class _Source:
     """Python source of one conformer, built from a schema (see ``compile_conformer``)."""
 
-    def __init__(self, on_unmapped: t.Callable[[str], None]) -> None:
+    def __init__(self, on_unmapped: t.Callable[[str], None], coerce_booleans: bool = True) -> None:
+        self.coerce_booleans = coerce_booleans
         self.lines = ["def conform(v0):"]
         self.names: dict[str, t.Any] = {
             "_json": to_json_text,
@@ -167,7 +168,7 @@ class _Source:
                     del self.lines[header:]
             elif is_uniform_list(prop):
                 self.array(var, key, prop["items"], f"{path}{name}", depth)
-            elif _exclusive_boolean(prop):
+            elif _exclusive_boolean(prop) and self.coerce_booleans:
                 self.add(depth, f"{child} = {var}.get({key})")
                 self.add(depth, f"if {child} is not None and {child}.__class__ is not bool:")
                 self.add(depth + 1, f"{var}[{key}] = {child} != 0")
@@ -188,7 +189,7 @@ class _Source:
             self.add(depth, f"{child} = {var}.get({key})")
             self.add(depth, f"if {child}.__class__ is list:")
             self.add(depth + 1, f"{var}[{key}] = [_json(x) for x in {child}]")
-        elif _exclusive_boolean(items):
+        elif _exclusive_boolean(items) and self.coerce_booleans:
             self.add(depth, f"{child} = {var}.get({key})")
             self.add(depth, f"if {child}.__class__ is list:")
             coerce = "x if x is None or x.__class__ is bool else x != 0"
@@ -204,15 +205,23 @@ def _dropper(on_unmapped: t.Callable[[str], None]) -> t.Callable[[dict, frozense
     return drop
 
 
-def compile_conformer(schema: dict[str, t.Any], on_unmapped: t.Callable[[str], None]) -> Conformer:
+def compile_conformer(
+    schema: dict[str, t.Any],
+    on_unmapped: t.Callable[[str], None],
+    coerce_booleans: bool = True,
+) -> Conformer:
     """A function doing to one JSON-native record (in place) what the SDK's recursive type
     conformance does, plus JSON text for properties of undocumented type.
+
+    ``coerce_booleans=False`` leaves out the SDK's number-to-boolean conversion, for streams
+    whose records were already checked to hold booleans (or null) where the schema says boolean
+    (a number there stopped the run with a clear error before reaching the conformer).
 
     The SDK walks the schema generically for every record; here the walk is unrolled once into
     straight-line Python (compiled with ``exec``, like ``dataclasses`` does), so a record costs a
     few dictionary lookups per declared property.
     """
-    source = _Source(on_unmapped)
+    source = _Source(on_unmapped, coerce_booleans)
     source.object("v0", schema, "", 1)
     source.add(1, "return v0")
     namespace = dict(source.names)

@@ -173,6 +173,53 @@ def test_utc_timestamps_take_the_short_path_to_the_same_text(when, suffix, digit
     assert normalise_timestamp(text) == format_timestamp(parsed)
 
 
+def _slow_normalise(text: str) -> str | None:
+    parsed = parse_timestamp(text)
+    return None if parsed is None else format_timestamp(parsed)
+
+
+def _assert_short_path_agrees(text: str) -> None:
+    try:
+        expected: str | None = _slow_normalise(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            normalise_timestamp(text)
+        return
+    assert normalise_timestamp(text) == expected
+
+
+@given(
+    st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9999, 12, 31)),
+    st.lists(
+        st.tuples(st.integers(0, 26), st.sampled_from(list("0123456789-:.TZW+ ,"))),
+        max_size=3,
+    ),
+)
+def test_the_short_path_never_accepts_what_the_slow_path_reads_differently(when, edits):
+    """Mutations of the ...SS.ffffffZ form: the short path gives the slow path's text or its
+    error."""
+    chars = list(when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    for position, char in edits:
+        chars[position] = char
+    _assert_short_path_agrees("".join(chars))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-03-04T05:06:07.1+0000Z",  # a short fraction, then an offset, inside 26 characters
+        "2025-03-04T05:06:07.1-0500Z",
+        "2025-03-04T05:06:07.12345ZZ",
+        "2025-W09-3T05:06:07.123456Z",  # an ISO week date of the same length
+        "2025-03-04 05:06:07.123456Z",
+        "2025-03-04T05:06:07,123456Z",
+        "2025-02-29T05:06:07.123456Z",
+    ],
+)
+def test_the_short_path_on_look_alikes_of_its_form(text):
+    _assert_short_path_agrees(text)
+
+
 def test_an_impossible_utc_timestamp_is_still_refused():
     with pytest.raises(ValueError):
         normalise_timestamp("2026-02-30T10:00:00.000Z")

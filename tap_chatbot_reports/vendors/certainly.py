@@ -285,8 +285,9 @@ def normalise_message(raw: dict[str, t.Any], bot_id: str, report_type: int) -> d
     get = record.get
     if get("id") is None:
         raise TapError("Certainly returned a message without an id")
-    if not record.keys() <= _KNOWN_FIELDS:
-        record["extra_fields"] = {k: record.pop(k) for k in record.keys() - _KNOWN_FIELDS}
+    extra = record.keys() - _KNOWN_FIELDS
+    if extra:
+        record["extra_fields"] = {k: record.pop(k) for k in extra}
     for key in _ID_FIELDS:
         value = get(key)
         if value is not None and value.__class__ is not str:
@@ -348,6 +349,8 @@ class CertainlyMessagesStream(VendorStream):
     replication_key = "timestamp"
     is_sorted = True
     schema = MESSAGE_SCHEMA
+    conforms_early = True
+    checks_types = True  # normalise_message: _check_shape
     default_concurrency = DEFAULT_CONCURRENCY
 
     @property
@@ -405,17 +408,24 @@ class CertainlyMessagesStream(VendorStream):
             yield window, self._window_lane(context, window)
 
     def _window_lane(self, context: Context, window: DayWindow) -> Lane[WindowResult[t.Any]]:
+        bot_id = context["bot_id"]
+        report_type = int(self.settings.get("report_type") or 1)
+
         def lane() -> t.Iterator[WindowResult[t.Any]]:
-            return read_sorted_with_cap(
+            conform = self.conformer()
+            for result in read_sorted_with_cap(
                 window, lambda sub: self.fetch_window(context, sub), ROW_CAP, row_day
-            )
+            ):
+                rows = result.rows
+                records = [conform(normalise_message(row, bot_id, report_type)) for row in rows]
+                records.sort(key=_timestamp_of)
+                yield WindowResult(result.window, records, result.truncated)
 
         return lane
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
         bot_id = context["bot_id"]
-        report_type = int(self.settings.get("report_type") or 1)
         total = 0
         for window, results in self.fetch_lanes(context):
             count = 0
@@ -428,13 +438,15 @@ class CertainlyMessagesStream(VendorStream):
                         result.window,
                         len(result.rows),
                     )
-                records = [normalise_message(row, bot_id, report_type) for row in result.rows]
-                records.sort(key=lambda rec: rec.get("timestamp") or "")
-                for record in self.skip_before_bookmark(records, context):
+                for record in self.skip_before_bookmark(result.rows, context):
                     count += 1
                     yield record
             total += count
             self.window_done(context, window, count, total)
+
+
+def _timestamp_of(record: dict[str, t.Any]) -> str:
+    return record.get("timestamp") or ""
 
 
 def row_day(row: t.Any) -> dt.date | None:
