@@ -378,6 +378,13 @@ class VendorStream(RESTStream[t.Any]):
     #: then booleans already, and the compiled conformer does not test them again.
     checks_types = False
 
+    #: True when ``get_records`` can yield ``recordloop.EncodedPage``s (pages of records
+    #: already through ``post_process`` and encoded in the fetch lane) instead of records.
+    encodes_pages = False
+    #: True while the fast record loop runs this stream and takes such pages; at any other
+    #: time (the SDK's loop, tests calling ``get_records``) records are yielded as dicts.
+    encoding_pages = False
+
     def conformer(self) -> Conformer:
         """What ``post_process`` does to a record on the fast path (the compiled type
         conformance, see ``fastpath``); identity on the plain SDK path, where the SDK
@@ -449,7 +456,11 @@ class VendorStream(RESTStream[t.Any]):
         if writer is None:
             yield from super()._sync_records(context, write_messages=write_messages)
             return
-        sync_records(self, context, writer, self._pending_bookmark)
+        self.encoding_pages = self.encodes_pages
+        try:
+            sync_records(self, context, writer, self._pending_bookmark)
+        finally:
+            self.encoding_pages = False
 
     @property
     def _pending_bookmark(self) -> PendingBookmark:
@@ -471,6 +482,10 @@ class VendorStream(RESTStream[t.Any]):
                 "Stream %s: property %s is not in the schema and was dropped", self.name, path
             )
 
+    def bookmark_of(self, context: Context | None) -> t.Any:
+        """The replication-key value this partition's run started from (None if none)."""
+        return self.get_starting_replication_key_value(context) if self.replication_key else None
+
     def skip_before_bookmark(
         self, records: t.Iterable[dict[str, t.Any]], context: Context | None
     ) -> t.Iterator[dict[str, t.Any]]:
@@ -479,9 +494,7 @@ class VendorStream(RESTStream[t.Any]):
         A re-read of the bookmark's day returns rows that were emitted by an earlier run; with
         ``is_sorted`` they would otherwise abort the run. Rows equal to the bookmark are kept.
         """
-        bookmark = (
-            self.get_starting_replication_key_value(context) if self.replication_key else None
-        )
+        bookmark = self.bookmark_of(context)
         key = self.replication_key
         for record in records:
             if bookmark and key and record.get(key) is not None and record[key] < bookmark:

@@ -75,6 +75,18 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         if len(pending) >= self.block_size:
             self.flush()
 
+    def write_framed(self, frame: tuple[bytes, bytes], records: t.Sequence[bytes]) -> None:
+        """RECORD lines made of encoded records between the same head and tail (see
+        ``recordloop.EncodedPage``)."""
+        head, tail = frame
+        pending = self._pending
+        for record in records:
+            pending += head
+            pending += record
+            pending += tail
+        if len(pending) >= self.block_size:
+            self.flush()
+
     def write_line(self, line: bytes) -> None:
         """One encoded non-RECORD message (without its newline): written out at once."""
         self._pending += line

@@ -350,3 +350,56 @@ def test_stream_maps_flattening_and_deselected_properties_work_on_the_fast_path(
         assert "is_test" not in record  # deselected
     assert not same_json(records, plain.records("certainly_messages"))
     assert bookmarks(fast) == bookmarks(plain)
+
+
+@given(
+    st.dictionaries(st.text(max_size=5), json_values, max_size=5),
+    st.none() | st.integers(min_value=0),
+    st.text(max_size=8),
+    st.datetimes(timezones=st.just(dt.UTC)),
+)
+def test_encoded_pages_are_framed_into_the_bytes_the_dict_path_writes(
+    record, version, stream, extracted
+):
+    """A record encoded in a fetch lane and framed by the loop gives the very RECORD line the
+    loop writes when it encodes the message with the record (keys in the same order)."""
+    from tap_chatbot_reports.fastpath import BufferedMsgSpecWriter
+    from tap_chatbot_reports.recordloop import _ENCODER, _frame
+
+    message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": None}
+    if version is not None:
+        message["version"] = version
+    message["time_extracted"] = extracted
+    writer = BufferedMsgSpecWriter()
+    writer.write_framed(_frame(message), [_ENCODER.encode(record)])
+    framed = bytes(writer._pending)
+    writer._pending.clear()
+    writer.write_record({**message, "record": record})
+    assert framed == bytes(writer._pending)
+    writer._pending.clear()
+
+
+@given(
+    st.lists(
+        st.none() | st.sampled_from([f"2026-01-0{d}T00:00:00.000000+00:00" for d in range(1, 6)]),
+        max_size=12,
+    ),
+    st.none() | st.sampled_from(["2026-01-02T00:00:00.000000+00:00", ""]),
+)
+def test_encoded_pages_order_and_skip_records_as_the_dict_path_does(stamps, bookmark):
+    """Sorting a page by its replication key (missing values first, ties in arrival order) and
+    dropping what is older than the bookmark keep the records the dict path keeps, in order."""
+    from tap_chatbot_reports.recordloop import EncodedPage
+
+    records = [{"n": n, "timestamp": stamp} for n, stamp in enumerate(stamps)]
+    expected = sorted(records, key=lambda rec: rec.get("timestamp") or "")
+    expected = [
+        rec
+        for rec in expected
+        if not (bookmark and rec["timestamp"] is not None and rec["timestamp"] < bookmark)
+    ]
+    page = EncodedPage.encode(copy.deepcopy(records), "timestamp", sort=True).from_bookmark(
+        bookmark
+    )
+    assert [json.loads(line) for line in page.lines] == expected
+    assert page.keys == [rec["timestamp"] for rec in expected]

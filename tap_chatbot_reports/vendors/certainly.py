@@ -19,6 +19,7 @@ from tap_chatbot_reports.client import VendorStream
 from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.fastpath import compile_shape_check
 from tap_chatbot_reports.prefetch import Lane
+from tap_chatbot_reports.recordloop import EncodedPage
 from tap_chatbot_reports.schema_types import JSON_ANY
 from tap_chatbot_reports.timeparse import normalise_timestamp
 from tap_chatbot_reports.vendors import Vendor
@@ -350,6 +351,7 @@ class CertainlyMessagesStream(VendorStream):
     is_sorted = True
     schema = MESSAGE_SCHEMA
     conforms_early = True
+    encodes_pages = True
     checks_types = True  # normalise_message: _check_shape
     default_concurrency = DEFAULT_CONCURRENCY
 
@@ -411,15 +413,24 @@ class CertainlyMessagesStream(VendorStream):
         bot_id = context["bot_id"]
         report_type = int(self.settings.get("report_type") or 1)
 
+        def shape(row: t.Any) -> dict[str, t.Any]:
+            return normalise_message(row, bot_id, report_type)
+
         def lane() -> t.Iterator[WindowResult[t.Any]]:
             conform = self.conformer()
+            encoding = self.encoding_pages
             for result in read_sorted_with_cap(
                 window, lambda sub: self.fetch_window(context, sub), ROW_CAP, row_day
             ):
                 rows = result.rows
-                records = [conform(normalise_message(row, bot_id, report_type)) for row in rows]
-                records.sort(key=_timestamp_of)
-                yield WindowResult(result.window, records, result.truncated)
+                if encoding:  # see recordloop.EncodedPage
+                    records = _shaped_once(rows, lambda row: conform(shape(row)))
+                    page = EncodedPage.encode(records, "timestamp", sort=True)
+                    yield WindowResult(result.window, page, result.truncated)  # type: ignore[arg-type]
+                    continue
+                shaped = [conform(shape(row)) for row in rows]
+                shaped.sort(key=_timestamp_of)
+                yield WindowResult(result.window, shaped, result.truncated)
 
         return lane
 
@@ -438,11 +449,26 @@ class CertainlyMessagesStream(VendorStream):
                         result.window,
                         len(result.rows),
                     )
+                if isinstance(result.rows, EncodedPage):
+                    page = result.rows.from_bookmark(self.bookmark_of(context))
+                    count += len(page)
+                    yield page  # type: ignore[misc]
+                    continue
                 for record in self.skip_before_bookmark(result.rows, context):
                     count += 1
                     yield record
             total += count
             self.window_done(context, window, count, total)
+
+
+def _shaped_once(
+    rows: list[t.Any], shape: t.Callable[[t.Any], dict[str, t.Any]]
+) -> t.Iterator[dict[str, t.Any]]:
+    """``shape`` of each row, letting go of each decoded row as it is taken (the caller encodes
+    the record at once, so it is freed while still in the CPU cache)."""
+    for index, row in enumerate(rows):
+        rows[index] = None
+        yield shape(row)
 
 
 def _timestamp_of(record: dict[str, t.Any]) -> str:
