@@ -261,10 +261,11 @@ class VendorStream(RESTStream[t.Any]):
         with self._count_lock:
             self.requests_made += 1
         request = self.authenticator(prepared_request)
-        response = self.requests_session.send(
-            request, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
-        )
-        read_body(response)
+        with self._in_flight:
+            response = self.requests_session.send(
+                request, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
+            )
+            read_body(response)
         self._write_request_duration_log(
             endpoint=self.path,
             response=response,
@@ -337,6 +338,24 @@ class VendorStream(RESTStream[t.Any]):
         value = self.settings.get("max_concurrency")
         return max(1, int(value if value is not None else self.default_concurrency))
 
+    def _lanes_at_once(self) -> int:
+        """Lanes running at once. A lane that shapes and encodes its pages itself (see
+        ``encodes_pages``) spends CPU after its request: one more lane keeps ``concurrency()``
+        requests in flight meanwhile; ``_in_flight`` still holds requests to that number."""
+        limit = self.concurrency()
+        return limit + 1 if limit > 1 and self.encoding_pages else limit
+
+    @property
+    def _in_flight(self) -> t.ContextManager[t.Any]:
+        """Bounds requests in flight to ``concurrency()`` (whatever the number of lanes)."""
+        gate = self.__dict__.get("_gate")
+        if gate is None:
+            with self._count_lock:
+                gate = self.__dict__.get("_gate")
+                if gate is None:
+                    gate = self.__dict__["_gate"] = threading.BoundedSemaphore(self.concurrency())
+        return t.cast("t.ContextManager[t.Any]", gate)
+
     def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
         """``(window, lane)`` pairs of one partition, in emission order (vendors override)."""
         raise NotImplementedError
@@ -355,7 +374,7 @@ class VendorStream(RESTStream[t.Any]):
             partitions: list[t.Any] = list(self.partitions or [])
             contexts = partitions[partitions.index(context) :] if context in partitions else []
             pipeline = self._pipeline = PartitionPipeline(
-                contexts or [context], self._plan_partition, self.concurrency()
+                contexts or [context], self._plan_partition, self._lanes_at_once()
             )
         yield from pipeline.take(context)
 

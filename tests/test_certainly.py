@@ -279,3 +279,35 @@ def test_empty_state_starts_from_start_date(sandbox_factory):
     run = run_tap(config_for(sandbox, app), state={})
     assert run.returncode == 0
     assert keys(run.records()) == truth(app)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_requests_in_flight_reach_max_concurrency_and_never_exceed_it(sandbox_factory, limit):
+    """Lanes that shape and encode their pages run one more at a time than the setting, so the
+    setting's number of requests stays in flight while a lane works: never more than that."""
+    import threading
+    import time
+
+    app = make_app()
+    lock = threading.Lock()
+    in_flight = peak = 0
+    handle = app.handle
+
+    def slow_handle(request: t.Any) -> t.Any:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            time.sleep(0.05)
+            return handle(request)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    app.handle = slow_handle  # type: ignore[method-assign]
+    sandbox = sandbox_factory(app)
+    run = run_tap(config_for(sandbox, app, max_concurrency=limit))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert keys(run.records("certainly_messages")) == truth(app)
+    assert peak == limit
