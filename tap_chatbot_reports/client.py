@@ -123,6 +123,9 @@ class VendorStream(RESTStream[t.Any]):
         super().__init__(*args, **kwargs)
         self.requests_made = 0
         self._pipeline: PartitionPipeline | None = None
+        #: Bounds requests in flight to ``concurrency()``, whatever the number of lanes (see
+        #: ``_lanes_at_once``).
+        self._in_flight = threading.BoundedSemaphore(self.concurrency())
 
     @property
     def _current_context(self) -> Context | None:
@@ -344,17 +347,6 @@ class VendorStream(RESTStream[t.Any]):
         requests in flight meanwhile; ``_in_flight`` still holds requests to that number."""
         limit = self.concurrency()
         return limit + 1 if limit > 1 and self.encoding_pages else limit
-
-    @property
-    def _in_flight(self) -> t.ContextManager[t.Any]:
-        """Bounds requests in flight to ``concurrency()`` (whatever the number of lanes)."""
-        gate = self.__dict__.get("_gate")
-        if gate is None:
-            with self._count_lock:
-                gate = self.__dict__.get("_gate")
-                if gate is None:
-                    gate = self.__dict__["_gate"] = threading.BoundedSemaphore(self.concurrency())
-        return t.cast("t.ContextManager[t.Any]", gate)
 
     def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
         """``(window, lane)`` pairs of one partition, in emission order (vendors override)."""
