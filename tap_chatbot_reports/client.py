@@ -37,6 +37,7 @@ from tap_chatbot_reports.progress import StreamProgress
 from tap_chatbot_reports.recordloop import PendingBookmark, block_writer, sync_records
 from tap_chatbot_reports.redact import redact
 from tap_chatbot_reports.schema_types import apply_json_text, json_text_paths
+from tap_chatbot_reports.timeparse import canonical_instant
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
@@ -493,23 +494,40 @@ class VendorStream(RESTStream[t.Any]):
                 "Stream %s: property %s is not in the schema and was dropped", self.name, path
             )
 
-    def bookmark_of(self, context: Context | None) -> t.Any:
-        """The replication-key value this partition's run started from (None if none)."""
-        return self.get_starting_replication_key_value(context) if self.replication_key else None
+    def bookmark_of(self, context: Context | None) -> str | None:
+        """The instant this partition's run starts from (its bookmark, else ``start_date``), in
+        the records' canonical form: a string comparison with a record's key is then a
+        comparison of instants, whatever spelling the state or config used."""
+        if not self.replication_key:
+            return None
+        return canonical_instant(self.get_starting_replication_key_value(context))
+
+    def record_end(self) -> str | None:
+        """``end_date`` in the records' canonical form (None without one): records at or after
+        it are not emitted, so back-to-back ``[start_date, end_date)`` runs neither overlap nor
+        leave a gap."""
+        return canonical_instant(self.config.get("end_date"))
 
     def skip_before_bookmark(
         self, records: t.Iterable[dict[str, t.Any]], context: Context | None
     ) -> t.Iterator[dict[str, t.Any]]:
-        """Drop rows older than this partition's bookmark.
+        """Keep the rows in ``[bookmark, end_date)``; rows without a key are kept.
 
         A re-read of the bookmark's day returns rows that were emitted by an earlier run; with
         ``is_sorted`` they would otherwise abort the run. Rows equal to the bookmark are kept.
+        Keys are compared in canonical form (``canonical_key``), that is as instants.
         """
-        bookmark = self.bookmark_of(context)
         key = self.replication_key
+        if not key:
+            yield from records
+            return
+        low, high = self.bookmark_of(context), self.record_end()
         for record in records:
-            if bookmark and key and record.get(key) is not None and record[key] < bookmark:
-                continue
+            value = record.get(key)
+            if value is not None and (low or high):
+                value = canonical_key(value)
+                if (low and value < low) or (high and value >= high):
+                    continue
             yield record
 
     @property
@@ -567,6 +585,14 @@ def read_body(response: requests.Response) -> None:
     response._content = body or b""
     response._content_consumed = True  # type: ignore[attr-defined]
     response.close()
+
+
+def canonical_key(value: t.Any) -> str:
+    """A record's replication-key value in canonical form (already so for every stream's own
+    records: this only re-spells a value that is not)."""
+    if value.__class__ is str and len(value) == 32 and value[10] == "T" and value[26:] == "+00:00":
+        return t.cast("str", value)
+    return canonical_instant(value) or ""
 
 
 def _parse_config_datetime(value: str | dt.datetime) -> dt.datetime:

@@ -87,11 +87,19 @@ class EncodedPage:
             lines = [lines[i] for i in order]
         return cls(keys, lines)
 
-    def from_bookmark(self, bookmark: t.Any) -> EncodedPage:
-        """The records whose key is not below ``bookmark`` (records without a key are kept)."""
-        if bookmark is None or not self.keys:
+    def from_bookmark(self, bookmark: str | None, end: str | None = None) -> EncodedPage:
+        """The records whose key is in ``[bookmark, end)`` (records without a key are kept).
+        Bounds and keys are in the canonical fixed-width UTC form, so they compare as instants."""
+        if (bookmark is None and end is None) or not self.keys:
             return self
-        kept = [i for i, value in enumerate(self.keys) if value is None or not value < bookmark]
+        kept = [
+            i
+            for i, value in enumerate(self.keys)
+            if value is None
+            or not (
+                (bookmark is not None and value < bookmark) or (end is not None and value >= end)
+            )
+        ]
         if len(kept) == len(self.keys):
             return self
         return EncodedPage([self.keys[i] for i in kept], [self.lines[i] for i in kept])

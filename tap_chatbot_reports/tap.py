@@ -24,9 +24,12 @@ from tap_chatbot_reports.fastpath import (
     plain_sdk_path,
 )
 from tap_chatbot_reports.redact import REDACTOR, collect_secrets, install_log_redaction, redact
+from tap_chatbot_reports.timeparse import canonical_day, canonical_instant
 from tap_chatbot_reports.vendors import VENDORS
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Stream
+
     from tap_chatbot_reports.client import VendorStream
 
 COMMON_SETTINGS = th.PropertiesList(
@@ -94,6 +97,33 @@ class TapChatbotReports(Tap):
         self._register_secrets()
         install_log_redaction()
 
+    # ------------------------------------------------------------------ state
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Load the state, then re-spell every bookmark in the canonical form of its stream's
+        records (fixed-width UTC date-times, ``YYYY-MM-DD`` days). The SDK compares a record's
+        key with the bookmark as strings (its sort check and its bookmark advance): a bookmark
+        written ``...Z`` or ``+09:00`` by hand or by another tool would otherwise sort as its
+        digits, not as its instant."""
+        super().load_state(state)
+        formats = {stream.name: _key_format(stream) for stream in self.streams.values()}
+        for name, stream_state in (self.state.get("bookmarks") or {}).items():
+            if name not in formats or not isinstance(stream_state, dict):
+                continue
+            spell = canonical_day if formats[name] == "date" else canonical_instant
+            entries = [stream_state, *(stream_state.get("partitions") or [])]
+            for entry in entries:
+                for field in ("replication_key_value", "starting_replication_value"):
+                    value = entry.get(field)
+                    if isinstance(value, str) and value:
+                        try:
+                            entry[field] = spell(value)
+                        except ValueError:
+                            raise TapConfigError(
+                                f"state: stream {name} has bookmark {value!r}, which is not an "
+                                "ISO-8601 date-time; fix or remove it from the state"
+                            ) from None
+
     # ------------------------------------------------------------------ config
 
     def _register_secrets(self) -> None:
@@ -152,6 +182,19 @@ class TapChatbotReports(Tap):
     def discover_streams(self) -> list[VendorStream]:
         """Every vendor's streams, configured or not (so --discover needs no config)."""
         return [cls(tap=self) for vendor in VENDORS for cls in vendor.streams]
+
+
+def _key_format(stream: Stream) -> str | None:
+    """The JSON-schema format of a stream's replication key (None without one)."""
+    key = stream.replication_key
+    if not key:
+        return None
+    prop = (stream.schema.get("properties") or {}).get(key) or {}
+    fmt = prop.get("format")
+    if fmt is None:
+        for option in prop.get("anyOf") or []:
+            fmt = fmt or option.get("format")
+    return t.cast("str | None", fmt)
 
 
 def _friendly(error: str) -> str:

@@ -90,3 +90,37 @@ def normalise_timestamp(value: object) -> str | None:
             return f"{whole}.{(fraction or '').ljust(6, '0')}+00:00"
     parsed = parse_timestamp(value)
     return None if parsed is None else format_timestamp(parsed)
+
+
+def canonical_instant(value: object) -> str | None:
+    """Any spelling of an instant (ISO-8601 with ``Z`` or any offset, date-only, naive as UTC,
+    a datetime) in the records' one form: fixed-width UTC, ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``.
+
+    Two values in this form compare as strings exactly as the instants they name compare, which
+    is why every bound, bookmark and record key is brought to it before any comparison (an ISO
+    string with ``Z`` or ``+09:00`` does not sort as its instant). Epoch numbers are not accepted
+    here: a config date or a bookmark is never one. None for None/empty; ValueError otherwise.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) or (
+        isinstance(value, str) and _NUMERIC.match(value.strip())
+    ):
+        raise ValueError(f"not an ISO-8601 date-time: {value!r}")
+    return normalise_timestamp(value)
+
+
+def canonical_day(value: object) -> str | None:
+    """A day-granular bookmark (``YYYY-MM-DD``) from any ISO-8601 spelling: the calendar day
+    as written (``2024-02-01T00:00:00+09:00`` is the 1st)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    try:
+        return dt.datetime.fromisoformat(text).date().isoformat()
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 date: {value!r}") from None

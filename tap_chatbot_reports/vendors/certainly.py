@@ -437,7 +437,7 @@ class CertainlyMessagesStream(VendorStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
         bot_id = context["bot_id"]
-        bookmark = self.bookmark_of(context)
+        bookmark, end = self.bookmark_of(context), self.record_end()
         total = 0
         for window, results in self.fetch_lanes(context):
             count = 0
@@ -451,7 +451,7 @@ class CertainlyMessagesStream(VendorStream):
                         len(result.rows),
                     )
                 if isinstance(result.rows, EncodedPage):
-                    page = result.rows.from_bookmark(bookmark)
+                    page = result.rows.from_bookmark(bookmark, end)
                     count += len(page)
                     yield page  # type: ignore[misc]
                     continue

@@ -433,16 +433,27 @@ class JAICPWindowedStream(JAICPStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         total = 0
         key = self.spec.replication_key
+        bookmark, end = self.bookmark_of(context), self.record_end()
         for _window, pieces in self.fetch_lanes(context):
             for piece in pieces:
                 records = self.window_records(piece.rows, piece.window, context)
                 del piece.rows[:]  # the raw rows are no longer needed: free them now
-                bookmark = self.get_starting_replication_key_value(context)
-                if records and bookmark and records[0][key] < bookmark:
+                if records and (bookmark or end) and not _all_within(records, key, bookmark, end):
                     records = list(self.skip_before_bookmark(records, context))
                 yield from records
                 total += len(records)
                 self.window_done(context, piece.window, len(records), total)
+
+
+def _all_within(
+    records: list[dict[str, t.Any]], key: str, low: str | None, high: str | None
+) -> bool:
+    """True when every record's key (canonical form) lies in ``[low, high)``."""
+    for record in records:
+        value = record.get(key)
+        if value is not None and ((low and value < low) or (high and value >= high)):
+            return False
+    return True
 
 
 WINDOWED_SPECS = (
