@@ -36,13 +36,15 @@ COMMON_SETTINGS = th.PropertiesList(
     th.Property(
         "start_date",
         th.DateTimeType,
-        description="Earliest record time to extract on a first run (ISO-8601). "
-        "Default: 30 days before the run starts.",
+        description="Earliest record time to extract on a first run, inclusive (ISO-8601 "
+        "with Z or any offset, or a date: midnight UTC). Default: 30 days before the run starts.",
     ),
     th.Property(
         "end_date",
         th.DateTimeType,
-        description="Latest record time to extract (ISO-8601). Default: when the run starts.",
+        description="End of the record times to extract, exclusive: rows at or after it are "
+        "not emitted (ISO-8601 with Z or any offset, or a date: midnight UTC). "
+        "Default: when the run starts.",
     ),
     th.Property(
         "request_timeout",
