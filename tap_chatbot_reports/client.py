@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import logging
 import random
 import threading
 import time
+import traceback
 import typing as t
 from http import HTTPStatus
 
@@ -89,6 +91,62 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
+class VendorFailureLog(t.Protocol):
+    """What the tap keeps of failed vendors (``TapChatbotReports.vendor_failures``)."""
+
+    def get(self, vendor: str, /) -> str | None: ...
+    def __setitem__(self, vendor: str, line: str, /) -> None: ...
+
+
+def isolate_vendor_failure(
+    get_records: t.Callable[[t.Any, Context | None], t.Iterable[dict[str, t.Any]]],
+) -> t.Callable[[t.Any, Context | None], t.Iterator[dict[str, t.Any]]]:
+    """Wrap a vendor's ``get_records``: an exception ends this partition (nothing after the
+    last record emitted is claimed: its bookmark stays at that record), is kept by the tap as
+    one line naming vendor, stream, partition and setting, and every later partition and
+    stream of the same vendor is skipped. The tap exits non-zero at the end of the run; the
+    other vendors' streams run as if the failed vendor were not configured."""
+
+    @functools.wraps(get_records)
+    def isolated(self: VendorStream, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
+        failures = self.failure_log()
+        earlier = failures.get(self.vendor) if failures is not None else None
+        if earlier is not None:
+            self.logger.warning(
+                "%s stream %s (%s): skipped, the vendor failed earlier in this run",
+                self.vendor_title,
+                self.name,
+                describe_context(context),
+            )
+            return
+        try:
+            yield from get_records(self, context)
+        except Exception as exc:
+            if failures is None:  # not run by our tap (a bare stream in a test): as before
+                raise
+            line = _failure_line(self, context, exc)
+            self.logger.debug("%s", redact("".join(traceback.format_exception(exc))))
+            self.logger.error("%s", line)
+            failures[self.vendor] = line
+
+    isolated._isolated = True  # type: ignore[attr-defined]
+    return isolated
+
+
+def _failure_line(stream: VendorStream, context: Context | None, exc: Exception) -> str:
+    """One line: the error's own text when it names the stream (our errors do), else a line
+    that names vendor, stream, partition and the vendor's section to check."""
+    text = " ".join(redact(str(exc)).split())
+    if stream.name in text:
+        return text
+    kind = type(exc).__name__
+    return redact(
+        f"{stream.vendor_title} stream {stream.name} ({describe_context(context)}): "
+        f"{kind}: {text or 'no message'}; check the settings of the {stream.vendor} section "
+        "(run with LOGLEVEL=DEBUG for details)"
+    )
+
+
 def describe_context(context: Context | t.Mapping[str, t.Any] | None) -> str:
     """``bot_id=abc`` style label for a partition (contexts never hold secrets)."""
     if not context:
@@ -118,6 +176,14 @@ class VendorStream(RESTStream[t.Any]):
     #: Windows/partitions fetched at once when the vendor section has no ``max_concurrency``.
     default_concurrency: t.ClassVar[int] = 1
 
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        """Every vendor's ``get_records`` runs inside ``isolate_vendor_failure``: one vendor's
+        fatal error skips that vendor's remaining partitions and streams, not the others'."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("get_records")
+        if own is not None and not getattr(own, "_isolated", False):
+            cls.get_records = isolate_vendor_failure(own)  # type: ignore[method-assign,assignment]
+
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._local = threading.local()
         self._count_lock = threading.Lock()
@@ -138,6 +204,10 @@ class VendorStream(RESTStream[t.Any]):
         self._local.context = value
 
     # ------------------------------------------------------------------ settings
+
+    def failure_log(self) -> VendorFailureLog | None:
+        """The tap's record of failed vendors (None when the stream runs without our tap)."""
+        return t.cast("VendorFailureLog | None", getattr(self._tap, "vendor_failures", None))
 
     @property
     def settings(self) -> dict[str, t.Any]:

@@ -93,6 +93,11 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         self._pending += b"\n"
         self.flush()
 
+    def drop_partial_line(self) -> None:
+        """Forget the tail of a line cut short (a signal arrived between its parts)."""
+        end = self._pending.rfind(b"\n") + 1
+        del self._pending[end:]
+
     def flush(self) -> None:
         if self._pending:
             binary = getattr(sys.stdout, "buffer", None)

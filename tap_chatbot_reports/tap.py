@@ -6,6 +6,7 @@ import datetime as dt
 import gc
 import logging
 import re
+import signal
 import sys
 import traceback
 import typing as t
@@ -28,6 +29,8 @@ from tap_chatbot_reports.timeparse import canonical_day, canonical_instant
 from tap_chatbot_reports.vendors import VENDORS
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk import Stream
 
     from tap_chatbot_reports.client import VendorStream
@@ -93,6 +96,9 @@ class TapChatbotReports(Tap):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self.run_started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        #: vendor key -> the one line of its fatal error (see ``client.isolate_vendor_failure``)
+        self.vendor_failures: dict[str, str] = {}
+        _CURRENT_RUN[:] = [self]
         super().__init__(*args, **kwargs)
         if isinstance(self.message_writer, BufferedMsgSpecWriter):
             self._state_writer = EncodedStateWriter(self.message_writer)
@@ -125,6 +131,31 @@ class TapChatbotReports(Tap):
                                 f"state: stream {name} has bookmark {value!r}, which is not an "
                                 "ISO-8601 date-time; fix or remove it from the state"
                             ) from None
+
+    # ------------------------------------------------------------------ outcome
+
+    def failure_lines(self) -> list[str]:
+        """One line per vendor whose stream failed in this run (empty when all completed)."""
+        return list(self.vendor_failures.values())
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: not a success. The SDK logs 'Gracefully shutting down' and exits 0;
+        here the signal unwinds the run (``Interrupted``) and ``main`` writes the last STATE
+        after the last whole line, then exits 128 + signal number."""
+        raise Interrupted(signum)
+
+    def write_state_after_interrupt(self) -> None:
+        """The last STATE of an interrupted run, after every record line it covers. A line cut
+        in the middle by the signal is dropped (its record's bookmark was not yet applied:
+        bookmarks advance only after their records are written)."""
+        writer = self.message_writer
+        if isinstance(writer, BufferedMsgSpecWriter):
+            writer.drop_partial_line()
+        self._state_writer.write_state(self.state)
+        if isinstance(writer, BufferedMsgSpecWriter):
+            writer.flush()
+        else:
+            sys.stdout.flush()
 
     # ------------------------------------------------------------------ config
 
@@ -184,6 +215,22 @@ class TapChatbotReports(Tap):
     def discover_streams(self) -> list[VendorStream]:
         """Every vendor's streams, configured or not (so --discover needs no config)."""
         return [cls(tap=self) for vendor in VENDORS for cls in vendor.streams]
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived; unwinds the run past every ``except Exception``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+#: The tap this process runs (the CLI makes one): ``main`` reads its outcome.
+_CURRENT_RUN: list[TapChatbotReports] = []
 
 
 def _key_format(stream: Stream) -> str | None:
@@ -256,12 +303,35 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLD, 50, 100)
 
 
+def _fail_lines(lines: list[str], code: int = 1) -> t.NoReturn:
+    logging.disable(logging.CRITICAL)
+    sys.stderr.flush()
+    for message in lines:
+        sys.stderr.write(f"tap-chatbot-reports: error: {' '.join(redact(message).split())}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
 def main() -> None:
     """Console entry point: the SDK CLI, with one redacted line (no traceback) per failure."""
     if not plain_sdk_path():  # the harness's plain-SDK reference keeps Python's defaults
         tune_garbage_collector()
+    _CURRENT_RUN.clear()
     try:
         result = TapChatbotReports.cli.main(prog_name="tap-chatbot-reports", standalone_mode=False)
+    except Interrupted as exc:
+        tap = _CURRENT_RUN[0] if _CURRENT_RUN else None
+        if tap is not None:
+            tap.write_state_after_interrupt()
+        done = tap.failure_lines() if tap is not None else []
+        _fail_lines(
+            [
+                *done,
+                f"interrupted by {exc.name}: the run is incomplete; the last STATE covers every "
+                "record emitted, run again to resume",
+            ],
+            code=128 + exc.signum,
+        )
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -279,6 +349,11 @@ def main() -> None:
             "%s", redact("".join(traceback.format_exception(exc)))
         )
         _fail(f"unexpected {type(exc).__name__}: {exc} (run with LOGLEVEL=DEBUG for details)")
+    failures = _CURRENT_RUN[0].failure_lines() if _CURRENT_RUN else []
+    if failures:
+        _fail_lines(
+            [*failures, f"{len(failures)} vendor(s) failed; the other vendors' streams completed"]
+        )
     if isinstance(result, int) and result:
         sys.exit(result)
 
