@@ -125,7 +125,9 @@ def isolate_vendor_failure(
             if failures is None:  # not run by our tap (a bare stream in a test): as before
                 raise
             line = _failure_line(self, context, exc)
-            self.logger.debug("%s", redact("".join(traceback.format_exception(exc))))
+            if not isinstance(exc, (TapError, FatalAPIError, RetriableAPIError)):
+                # Not one of our clean errors: the traceback helps, at DEBUG only.
+                self.logger.debug("%s", redact("".join(traceback.format_exception(exc))))
             self.logger.error("%s", line)
             failures[self.vendor] = line
 
