@@ -27,3 +27,15 @@ def sandbox_factory() -> t.Iterator[t.Callable[..., Sandbox]]:
     yield start
     for sandbox in started:
         sandbox.stop()
+
+
+def pytest_terminal_summary(terminalreporter: t.Any) -> None:
+    """The variant matrix's figures (tests/test_variants.py) in the CI log."""
+    import sys
+
+    module = sys.modules.get("tests.test_variants")
+    report = getattr(module, "REPORT", None)
+    if report:
+        terminalreporter.section(f"sandbox variant matrix: {len(report)} variants")
+        for line in report:
+            terminalreporter.write_line(line)
