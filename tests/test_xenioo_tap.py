@@ -359,3 +359,43 @@ def test_invalid_config_fails_before_any_request(
     (line,) = run.error_lines()
     assert "xenioo.days: 31 is greater than the maximum of 30" in line
     assert sandbox.requests == []
+
+
+def data_calls_with_dead_tokens(app: xenioo.XeniooApp, log: list[t.Any]) -> list[str]:
+    """Statistics requests (answered by the app or by an injected fault) whose bearer token had
+    expired, by the sandbox's clock, when the request arrived."""
+    dead = []
+    for request in log:
+        if not request.target.startswith(STATS_PATH):
+            continue
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        issued = app._tokens.get(token)
+        if issued is None or issued[1] <= request.at:
+            dead.append(f"{request.target} -> {request.status}")
+    return dead
+
+
+def test_retry_after_a_wait_longer_than_the_token_life_gets_a_fresh_token_first(
+    sandbox_factory: t.Callable[..., Sandbox],
+) -> None:
+    # Tokens live 1 s (and say so); the account statistics call answers 503 with
+    # Retry-After: 2 once. The retry must not go out with the token that died meanwhile.
+    app = make_app(token_lifetime=1.0, token_style="current")
+    sandbox = sandbox_factory(app)
+    sandbox.add_fault(match=r"/statistics/account/", status=503, retry_after="2", times=1)
+    run = run_tap(config_for(app, sandbox, bots=[], days=2))
+    assert run.returncode == 0, run.stderr[-2000:]
+    log = list(sandbox.requests)
+    assert [r.status for r in log if r.status == 401] == []  # no 401 reached the API
+    assert data_calls_with_dead_tokens(app, log) == []
+    account = [i for i, r in enumerate(log) if "/statistics/account/" in r.target]
+    assert [log[i].status for i in account] == [503, 200]
+    # The retried call came right after a new token exchange, and its token was that one.
+    retried = log[account[1]]
+    exchange = log[account[1] - 1]
+    assert exchange.target == "/xenioo/authorization/integration" and exchange.status == 200
+    assert retried.headers["authorization"] != log[account[0]].headers["authorization"]
+    assert retried.at - log[account[0]].at >= 2.0
+    assert "retry 1/2 in 2.0s" in run.stderr
+    assert len(run.records("xenioo_account_statistics")) == len(served(app, "account_stats")) > 0
+    assert_no_secret(run, app)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import quote
 
+from singer_sdk.authenticators import APIAuthenticatorBase
 from singer_sdk.streams.rest import HTTPRequest
 
 from tap_chatbot_reports.client import VendorAPIError, VendorStream
@@ -79,7 +80,29 @@ class Target:
         return "account" if self.bot_index is None else f"bot:{self.api_keys[0]}"
 
 
+#: Tokens per tap run (one account token shared by the account streams, one per bot).
 _TOKENS: weakref.WeakKeyDictionary[t.Any, dict[str, Token]] = weakref.WeakKeyDictionary()
+
+
+class XeniooBearerAuth(APIAuthenticatorBase):
+    """``Authorization: Bearer <token>`` on every statistics request a stream sends.
+
+    The SDK runs a stream's authenticator on each prepared request right before it is sent,
+    every retry included (``VendorStream._request``). The token is looked up (and exchanged
+    again when it is about to expire) at that moment, so a retry after a long ``Retry-After``
+    wait never goes out with a token that expired during the wait: a 401 on a throttled
+    statistics call could cost the hour's only call. Token exchange requests pass unchanged.
+    """
+
+    def __init__(self, *, bearer: t.Callable[[], str | None]) -> None:
+        super().__init__()
+        self._bearer = bearer
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        token = self._bearer()
+        if token is not None:
+            request.headers["Authorization"] = f"Bearer {token}"
+        return request
 
 
 def _now() -> dt.datetime:
@@ -103,6 +126,7 @@ class XeniooStream(VendorStream):
         self._phase = "data"
         self._target: Target | None = None
         self._refresh_allowed = False
+        self._auth = XeniooBearerAuth(bearer=self._bearer_for_send)
 
     # ------------------------------------------------------------------ settings
 
@@ -140,6 +164,16 @@ class XeniooStream(VendorStream):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ tokens
+
+    @property
+    def authenticator(self) -> XeniooBearerAuth:
+        return self._auth
+
+    def _bearer_for_send(self) -> str | None:
+        """The token for the request about to be sent; None for the token exchange itself."""
+        if self._phase == "token" or self._target is None:
+            return None
+        return self.token_for(self._target, self._current_context).value
 
     def _token_cache(self) -> dict[str, Token]:
         return _TOKENS.setdefault(self._tap, {})
@@ -187,7 +221,8 @@ class XeniooStream(VendorStream):
 
     # ------------------------------------------------------------------ requests
 
-    def build_request(self, target: Target, api_key: str, token: str) -> HTTPRequest:
+    def build_request(self, target: Target, api_key: str) -> HTTPRequest:
+        """The statistics GET; its bearer token is set by ``XeniooBearerAuth`` at send time."""
         types = self.types_for(target) if self.typed else None
         path = self.path_for(target).format(
             api_key=quote(api_key, safe="*"),
@@ -199,7 +234,6 @@ class XeniooStream(VendorStream):
             url=self.url_base + "/" + path.lstrip("/"),
             method="GET",
             headers={
-                "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
                 "User-Agent": self.user_agent,
@@ -210,12 +244,13 @@ class XeniooStream(VendorStream):
         return self.group_mode()
 
     def fetch(self, target: Target, api_key: str, context: Context | None) -> t.Any:
-        """GET one statistics call; a 401 refreshes the token once."""
+        """GET one statistics call; a 401 refreshes the token once. The token is checked before
+        every send, retries included (``XeniooBearerAuth``)."""
+        self._target = target
         for attempt in (1, 2):
-            token = self.token_for(target, context)
             self._refresh_allowed = attempt == 1
             try:
-                return self.request_json(self.build_request(target, api_key, token.value), context)
+                return self.request_json(self.build_request(target, api_key), context)
             except TokenRejected:
                 self.logger.info(
                     "%s: the %s token was rejected (HTTP 401): refreshing it once",
