@@ -254,20 +254,37 @@ def test_daily_false_is_a_full_table_snapshot_keyed_by_message_id(sandbox_factor
     assert "replication_key_value" not in json.dumps(run.states())
 
 
-def test_daily_false_over_several_windows_takes_each_message_once(sandbox_factory):
+def test_daily_false_over_30_days_with_defaults_is_one_request_with_the_totals(
+    sandbox_factory,
+):
+    # window_days keeps its default (14): the aggregate mode still asks for the whole range
+    # in one call, so each message's counts are its total over the range.
     app = make_app()
     sandbox = sandbox_factory(app)
-    run = run_tap(config_for(sandbox, daily=False))
+    config = config_for(sandbox, daily=False)
+    config["end_date"] = "2026-01-31T00:00:00Z"  # exclusive: 30 days, Jan 1..30
+    run = run_tap(config)
     assert run.returncode == 0, run.stderr
-    expected: dict[str, dict[str, int]] = {}
-    for body in bodies(sandbox):
-        expected.update(app.aggregates(ACCOUNT, day(body["from"]), day(body["to"])))
+    assert bodies(sandbox) == [{"from": "20260101", "to": "20260130", "daily": False}]
     records = run.records(STREAM)
-    assert len(bodies(sandbox)) == 3
-    assert {r["message_id"]: r["sent"] for r in records} == {
-        k: v["sent"] for k, v in expected.items()
+    got = {r["message_id"]: {k: r[k] for k in ("sent", "viewed", "clicked")} for r in records}
+    assert len(got) == len(records)
+    last = dt.date(2026, 1, 30)
+    # The sandbox's truth, summed here from each message's daily counts over the range.
+    truth = {
+        str(m.message_id): {
+            name: sum(v[name] for d, variants in m.stats.items() if d <= last for v in variants)
+            for name in ("sent", "viewed", "clicked")
+        }
+        for m in app.accounts[ACCOUNT].messages
+        if START <= m.start.date() <= last
     }
-    assert len(records) == len(expected)
+    assert got == truth == app.aggregates(ACCOUNT, START, last)
+    # Messages whose counts run past a 14-day boundary carry the counts of every day.
+    assert any(
+        min(m.stats) <= dt.date(2026, 1, 14) < max(m.stats) for m in app.accounts[ACCOUNT].messages
+    )
+    assert {(r["window_from"], r["window_to"]) for r in records} == {("2026-01-01", "2026-01-30")}
 
 
 def test_status_fail_401_on_http_200_is_one_line_without_the_passcode(sandbox_factory):
@@ -495,18 +512,3 @@ def test_concurrent_fetching_emits_the_same_records_and_states_in_the_same_order
         assert len(marks) >= 11
         assert [m for m in marks if m] == sorted(m for m in marks if m)
         assert marks[-1] == "2026-01-31"
-
-
-def test_same_message_in_two_aggregate_windows_is_an_error_after_the_first_window(
-    sandbox_factory,
-):
-    app = make_app()
-    sandbox = sandbox_factory(app)
-    entry = {"message id": 9, "data": [[{"sent": 1, "viewed": 0, "clicked": 0}]]}
-    sandbox.add_fault(match="report", status=200, body={"messages": [entry]}, times=3)
-    run = run_tap(config_for(sandbox, daily=False))
-    assert run.returncode == 1
-    [line] = run.error_lines()
-    assert "message 9 came back for both 2026-01-01..2026-01-14 and 2026-01-15..2026-01-28" in line
-    assert "clevertap.window_days" in line
-    assert [r["message_id"] for r in run.records(STREAM)] == ["9"]

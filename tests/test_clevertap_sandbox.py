@@ -74,3 +74,22 @@ def test_sandbox_only_serves_post_on_the_documented_path():
     assert app.handle(request).status == 404
     request = _request({"from": "20260101", "to": "20260101"}, content_type="text/plain")
     assert app.handle(request).status == 400
+
+
+def test_sandbox_aggregate_over_30_days_is_the_sum_of_the_days():
+    # No maximum range is documented: the sandbox answers a 30-day aggregate like any other,
+    # each message (selected by start day) carrying its counts summed over the range.
+    app = make_app()
+    response = app.handle(_request({"from": "20260101", "to": "20260130", "daily": False}))
+    assert response.status == 200 and response.body["status"] == "success"
+    last = dt.date(2026, 1, 30)
+    messages = {m.message_id: m for m in app.accounts[ACCOUNT].messages}
+    listed = response.body["messages"]
+    assert {m["message id"] for m in listed} == {
+        i for i, m in messages.items() if dt.date(2026, 1, 1) <= m.start.date() <= last
+    }
+    for entry in listed:
+        stats = messages[entry["message id"]].stats
+        for name in ("sent", "viewed", "clicked"):
+            served = sum(variant[name] for variants in entry["data"] for variant in variants)
+            assert served == sum(v[name] for d, vs in stats.items() if d <= last for v in vs)

@@ -231,8 +231,19 @@ class CleverTapMessageReportsStream(VendorStream):
         return first
 
     def plan(self, context: Context) -> list[DayWindow]:
+        """daily: windows of ``window_days``. Aggregate: ONE request for the whole range.
+
+        An aggregate answer selects messages by start day and sums their counts up to ``to``
+        (vendor-apis.md 2.5), so two windows' aggregates can neither be merged (a message
+        started in the first window is counted only up to its end) nor summed (it is absent
+        from the second). No maximum range and no row cap are documented for this API
+        (2.6), so the whole ``[start_date, end)`` range is asked in one call; the latency of
+        long ranges is covered by ``request_timeout``."""
+        first, end = self.first_day(context), ceil_day(self.sync_end())
+        if not self.daily:
+            return [DayWindow(first, end)] if first < end else []
         window_days = int(self.settings.get("window_days") or DEFAULT_WINDOW_DAYS)
-        return plan_day_windows(self.first_day(context), ceil_day(self.sync_end()), window_days)
+        return plan_day_windows(first, end, window_days)
 
     def _check_catalog(self) -> None:
         if self.daily and self.replication_method == "INCREMENTAL":
@@ -268,22 +279,11 @@ class CleverTapMessageReportsStream(VendorStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
         self._check_catalog()  # before any request
-        seen_messages: dict[str, DayWindow] = {}
         total = 0
         for window, payloads in self.fetch_lanes(context):
             assert isinstance(window, DayWindow)
             # Parsed here, in window order, so warnings and errors come out in that order.
             rows = self.parse_window(next(iter(payloads)), context, window)
-            if not self.daily:
-                for row in rows:
-                    earlier = seen_messages.setdefault(row["message_id"], window)
-                    if earlier != window:
-                        raise TapError(
-                            f"{self._error_prefix()}: message {row['message_id']} came back for "
-                            f"both {earlier} and {window}; aggregates of two windows cannot be "
-                            "combined: raise clevertap.window_days to cover the range or use "
-                            "clevertap.daily=true"
-                        )
             yield from rows
             total += len(rows)
             self.window_done(context, window, len(rows), total)

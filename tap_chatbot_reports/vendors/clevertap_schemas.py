@@ -91,13 +91,16 @@ SETTINGS = th.ObjectType(
         th.BooleanType,
         default=True,
         description="true: one row per message and day, incremental on report_date with a "
-        "lookback. false: one aggregate row per message over the whole range (full table).",
+        "lookback. false: one aggregate row per message over the whole range, asked in one "
+        "request (full table).",
     ),
     th.Property(
         "window_days",
         th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),
         default=DEFAULT_WINDOW_DAYS,
-        description="Days per request (long ranges are slow on CleverTap's side).",
+        description="daily=true: days per request (long ranges are slow on CleverTap's "
+        "side). daily=false asks for the whole range in one request whatever this says: "
+        "aggregates of two requests cannot be combined.",
     ),
     th.Property(
         "max_concurrency",
