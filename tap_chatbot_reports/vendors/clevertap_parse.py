@@ -23,6 +23,8 @@ import re
 import typing as t
 from dataclasses import dataclass, field
 
+from tap_chatbot_reports.schema_types import to_json_text
+
 DATE_KEYS = ("date", "day", "report_date", "dt")
 COUNTERS = ("sent", "viewed", "clicked")
 MAX_DEPTH = 6
@@ -31,12 +33,25 @@ _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _COMPACT_DAY = re.compile(r"^\d{8}$")
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-#: Documented message fields (normalised names) and their kind; everything else is kept in
-#: ``extra_fields``. ``data`` and ``message_id`` are handled separately.
+#: Documented message fields (normalised names) and their kind (vendor-apis.md 2.5); everything
+#: else is kept whole in ``extra_fields``. ``data`` and ``message_id`` are handled separately.
+#: Strings (documented): a number is written as text, an object or array is an error.
 STRING_FIELDS = ("message_name", "channel", "delivery", "status", "start_date")
-STRING_LIST_FIELDS = ("labels", "device")
+#: Arrays of strings (documented, ``device``): an item that is an object or array is an error.
+STRING_LIST_FIELDS = ("device",)
+#: Arrays whose item type is not documented (``labels``: the example is ``[]``): a string item
+#: is kept as it is, any other item as its JSON text, so nothing is lost or guessed.
+ANY_ITEM_LIST_FIELDS = ("labels",)
+#: Type not documented (``conversion_event``: ``null`` in the example): kept whole, any form.
 ANY_FIELDS = ("conversion_event",)
-_HANDLED = {"message_id", "data", *STRING_FIELDS, *STRING_LIST_FIELDS, *ANY_FIELDS}
+_HANDLED = {
+    "message_id",
+    "data",
+    *STRING_FIELDS,
+    *STRING_LIST_FIELDS,
+    *ANY_ITEM_LIST_FIELDS,
+    *ANY_FIELDS,
+}
 
 
 class ShapeError(ValueError):
@@ -210,7 +225,7 @@ def message_rows(
                 f"message {message_id}: per-day data in a response to daily=false; "
                 "set clevertap.daily to true"
             )
-        return [_row(base, None, shape.undated, message_id)]
+        return [_row(base, None, shape.undated, message_id, raw_data=fields.get("data"))]
     if shape.kind == "aggregate":
         if window_start != window_last_day:
             raise ShapeError(
@@ -218,9 +233,8 @@ def message_rows(
                 f"{window_last_day} although daily=true was sent; set clevertap.window_days "
                 "to 1 (each response is then one day) or clevertap.daily to false"
             )
-        days = {window_start: shape.undated}
-    else:
-        days = shape.by_day
+        return [_row(base, window_start, shape.undated, message_id, raw_data=fields.get("data"))]
+    days = shape.by_day
     return [_row(base, day, days[day], message_id) for day in sorted(days)]
 
 
@@ -228,8 +242,15 @@ def message_rows(
 
 
 def _row(
-    base: dict[str, t.Any], day: dt.date | None, entries: list[dict[str, t.Any]], message_id: str
+    base: dict[str, t.Any],
+    day: dt.date | None,
+    entries: list[dict[str, t.Any]],
+    message_id: str,
+    *,
+    raw_data: t.Any = None,
 ) -> dict[str, t.Any]:
+    """One record; ``data`` is the message's ``data`` as it came when the row covers all of it
+    (``raw_data``), else the count objects of the row's day."""
     record = dict(base)
     record["report_date"] = day.isoformat() if day else None
     metrics = sum_metrics(entries)
@@ -241,7 +262,7 @@ def _row(
             value = int(value)
         record[name] = value
     record["metrics"] = metrics
-    record["data"] = entries
+    record["data"] = raw_data if raw_data is not None else entries
     return record
 
 
@@ -296,13 +317,20 @@ def _typed_fields(fields: dict[str, t.Any]) -> dict[str, t.Any]:
         if isinstance(value, (dict, list)):
             raise ShapeError(f"'{name}' is {_type(value)}, not a string")
         typed[name] = None if value is None else str(value)
-    for name in STRING_LIST_FIELDS:
+    for name in (*STRING_LIST_FIELDS, *ANY_ITEM_LIST_FIELDS):
         value = fields.get(name)
+        if isinstance(value, dict):
+            raise ShapeError(f"'{name}' is an object, not an array")
         if value is not None and not isinstance(value, list):
             value = [value]
-        if value is not None and any(isinstance(item, (dict, list)) for item in value):
+        if value is None:
+            typed[name] = None
+        elif name in ANY_ITEM_LIST_FIELDS:
+            typed[name] = [to_json_text(item) if item is not None else "null" for item in value]
+        elif any(isinstance(item, (dict, list)) for item in value):
             raise ShapeError(f"'{name}' holds values that are not strings")
-        typed[name] = None if value is None else [str(item) for item in value]
+        else:
+            typed[name] = [str(item) for item in value]
     for name in ANY_FIELDS:
         typed[name] = fields.get(name)
     return typed

@@ -132,14 +132,28 @@ SCHEMA = th.PropertiesList(
     th.Property("channel", th.StringType),
     th.Property("delivery", th.StringType),
     th.Property("status", th.StringType),
-    th.Property("labels", _STRINGS),
+    th.Property(
+        "labels",
+        _STRINGS,
+        description="As sent; the item type is not documented: a string item is kept as it "
+        "is, any other item as its JSON text.",
+    ),
     th.Property("device", _STRINGS),
     th.Property("start_date", th.StringType, description='As sent, e.g. "Oct 18, 4:08 PM".'),
-    th.Property("conversion_event", JSON_ANY),
+    th.Property(
+        "conversion_event",
+        JSON_ANY,
+        description="Type not documented (null in the example): JSON text of the value.",
+    ),
     th.Property("sent", th.IntegerType),
     th.Property("viewed", th.IntegerType),
     th.Property("clicked", th.IntegerType),
     th.Property("metrics", th.ObjectType(), description="Every numeric count, summed."),
-    th.Property("data", JSON_ANY, description="The count objects this row was built from."),
+    th.Property(
+        "data",
+        JSON_ANY,
+        description="JSON text: the message's data as it came (daily=false), or the count "
+        "objects of the row's day (daily=true).",
+    ),
     th.Property("extra_fields", th.ObjectType(), description="Undocumented message fields."),
 ).to_dict()
