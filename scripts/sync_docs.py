@@ -23,6 +23,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from singer_sdk.helpers.capabilities import FLATTENING_CONFIG, STREAM_MAPS_CONFIG  # noqa: E402
+
 from sandbox.apps import SANDBOX_VENDORS  # noqa: E402
 from tap_chatbot_reports.tap import TapChatbotReports  # noqa: E402
 
@@ -91,6 +93,11 @@ def meltano_settings() -> list[dict[str, t.Any]]:
             for child, child_prop in prop["properties"].items():
                 add(f"{name}.{child}", child_prop)
         else:
+            add(name, prop)
+    # The SDK's built-in settings of the declared capabilities (stream-maps, schema-flattening):
+    # Meltano passes a setting to the tap only when the plugin declares it.
+    for builtin in (STREAM_MAPS_CONFIG, FLATTENING_CONFIG):
+        for name, prop in builtin["properties"].items():
             add(name, prop)
     return settings
 

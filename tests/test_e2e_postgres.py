@@ -202,3 +202,42 @@ def test_column_types_are_what_a_warehouse_user_expects(loaded: dict[str, t.Any]
     }
     assert len(served) == len(stored) > 0
     assert stored == served
+
+
+def test_flattened_streams_load_into_postgres(
+    project: Path, sandbox: tuple[Sandbox, dict[str, t.Any]], tmp_path: Path
+) -> None:
+    """`flattening_enabled` at depth 1 on every stream: target-postgres validates each record
+    against its flattened SCHEMA (a nested property left in `required` fails the load) and
+    lands the flattened columns."""
+    settings = pg_settings()
+    schema = f"e2e_flat_{uuid.uuid4().hex[:10]}"
+    log = meltano(
+        project,
+        "--environment=sandbox",
+        "run",
+        "tap-chatbot-reports",
+        "target-postgres",
+        env={
+            **extract_env(END),
+            "TAP_CHATBOT_REPORTS_FLATTENING_ENABLED": "true",
+            "TAP_CHATBOT_REPORTS_FLATTENING_MAX_DEPTH": "1",
+            "PG_HOST": settings["host"],
+            "PG_PORT": str(settings["port"]),
+            "PG_USER": settings["user"],
+            "PG_PASSWORD": settings["password"],
+            "PG_DATABASE": settings["dbname"],
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'state.db'}",
+        },
+    )
+    loaded = read_schema(project, schema)
+    expected = truth(sandbox[1], END)
+    counts = {table: len(rows) for table, rows in loaded["tables"].items()}
+    print("flattened postgres tables:", json.dumps(counts, sort_keys=True))
+    empty = [table for table, keys in expected.items() if keys and not counts.get(table)]
+    assert not empty, (empty, log[-3000:])
+    columns = loaded["types"]
+    assert "group__id" in columns["jaicp_message_labels"], sorted(columns["jaicp_message_labels"])
+    assert "group" not in columns["jaicp_message_labels"]
+    assert any(c.startswith("bot_module__") for c in columns["certainly_messages"])
