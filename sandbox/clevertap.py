@@ -7,12 +7,24 @@ envelope ``{"status": "fail", "error": ..., "code": ...}``: bad credentials on H
 in third-party clients), bad parameters on HTTP 400, more than 3 requests in flight for one
 account on HTTP 429.
 
-Modelled where the contract is silent (the tap must not depend on these): ``to`` is inclusive;
-with ``daily`` a message is listed for every day of ``[from, to]`` it has counts on, and the
-day-wise shape is one of ``daily_shape``: ``dated`` (``data`` = one list per A/B variant of
-``{"date": YYYYMMDD, sent, viewed, clicked}``), ``keyed`` (``{"YYYYMMDD": [per variant]}``) or
-``aggregate`` (``daily`` ignored); without ``daily`` messages are selected by start day and
-counts summed up to ``to``. Nothing later than ``now`` is ever returned.
+Modelled where the contract is silent (the tap must not depend on these): each undocumented
+point has the readings in ``VARIANTS`` (the first is the default), chosen per app with
+``app.variant = {point: option}``:
+
+- ``to_bound``: ``to`` is ``inclusive`` (the last day asked) or ``exclusive`` (the day after);
+- ``daily_shape``: where the day is with ``daily``: ``dated`` (``data`` = one list per A/B
+  variant of ``{"date": YYYYMMDD number, sent, viewed, clicked}``), ``dated_day_iso``
+  (``"day": "YYYY-MM-DD"``), ``dated_report_date`` (``"report_date": "YYYYMMDD"``),
+  ``dated_dt`` (``"dt": "YYYY-MM-DD"``), ``flat`` (one flat list of dated objects, variants one
+  after another), ``keyed`` (``{"YYYYMMDD": [per variant]}``), ``keyed_iso``
+  (``{"YYYY-MM-DD": [per variant]}``).
+
+``UNREADABLE`` lists readings the sandbox also serves but the tap cannot read without a setting
+(it must stop with one line naming it): ``daily_shape=aggregate`` (``daily`` ignored).
+
+With ``daily`` a message is listed for every day of the range it has counts on; without it
+messages are selected by start day and their counts summed over the range. Nothing later than
+``now`` is ever returned.
 """
 
 from __future__ import annotations
@@ -27,6 +39,31 @@ import typing as t
 from dataclasses import dataclass, field
 
 from sandbox.server import Request, Response, json_response
+
+#: Undocumented points and their plausible readings; the first is the default.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "daily_shape": (
+        "dated",
+        "dated_day_iso",
+        "dated_report_date",
+        "dated_dt",
+        "flat",
+        "keyed",
+        "keyed_iso",
+    ),
+    "to_bound": ("inclusive", "exclusive"),
+}
+#: Readings served on request that the tap cannot read with its defaults (it stops with one
+#: line naming the setting); not part of the zero-loss matrix.
+UNREADABLE: dict[str, tuple[str, ...]] = {"daily_shape": ("aggregate",)}
+#: dated shapes: (key, day format) of the day inside each count object.
+_DATED = {
+    "dated": ("date", "int"),
+    "dated_day_iso": ("day", "%Y-%m-%d"),
+    "dated_report_date": ("report_date", "%Y%m%d"),
+    "dated_dt": ("dt", "%Y-%m-%d"),
+    "flat": ("date", "int"),
+}
 
 PATH = "/1/message/report.json"
 MAX_IN_FLIGHT = 3
@@ -103,7 +140,8 @@ class Account:
 class CleverTapApp:
     accounts: dict[str, Account]
     prefix: str = "/clevertap"
-    daily_shape: str = "dated"
+    #: point -> option (see ``VARIANTS``); unset points read their default.
+    variant: dict[str, str] = field(default_factory=dict)
     max_in_flight: int = MAX_IN_FLIGHT
     #: Seconds each report takes while counted as in flight (the server-wide ``latency`` is
     #: spent before a request reaches the app, so it does not show in ``peak_in_flight``).
@@ -114,6 +152,9 @@ class CleverTapApp:
     peak_in_flight: int = 0
     _in_flight: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reading(self, point: str) -> str:
+        return self.variant.get(point, VARIANTS[point][0])
 
     # ------------------------------------------------------------------ ground truth
 
@@ -183,7 +224,10 @@ class CleverTapApp:
             return _fail(problem, 400, http_status=400)
         first = _day(body["from"])
         last = _day(body["to"])
+        if self.reading("to_bound") == "exclusive":
+            last -= dt.timedelta(days=1)
         daily = bool(body.get("daily", False))
+        shape = self.reading("daily_shape")
         filters = {key: body[key] for key in FILTER_KEYS if body.get(key)}
         self.calls.append({"account": account_id, **body})
         now = self.current_time()
@@ -192,24 +236,35 @@ class CleverTapApp:
         for message in account.messages:
             if message.start > now or not message.matches(filters):
                 continue
-            if daily and self.daily_shape != "aggregate":
+            if daily and shape != "aggregate":
                 days = {d: v for d, v in message.stats.items() if first <= d <= newest}
                 if days:
-                    out.append({**message.public(), "data": self._daily_data(days)})
+                    out.append({**message.public(), "data": _daily_data(days, shape)})
             elif first <= message.start.date() <= last:
                 variants = _per_variant([v for d, v in message.stats.items() if d <= newest])
                 out.append({**message.public(), "data": [variants]})
         return json_response({"status": "success", "total_results": len(out), "messages": out})
 
-    def _daily_data(self, days: dict[dt.date, list[dict[str, int]]]) -> t.Any:
-        ordered = sorted(days)
-        if self.daily_shape == "keyed":
-            return {d.strftime("%Y%m%d"): days[d] for d in ordered}
-        width = max(len(days[d]) for d in ordered)
-        return [
-            [{"date": int(d.strftime("%Y%m%d")), **days[d][i]} for d in ordered if i < len(days[d])]
-            for i in range(width)
-        ]
+
+def _daily_data(days: dict[dt.date, list[dict[str, int]]], shape: str) -> t.Any:
+    """A message's ``data`` with ``daily`` in the reading ``shape`` (see ``VARIANTS``)."""
+    ordered = sorted(days)
+    if shape in ("keyed", "keyed_iso"):
+        form = "%Y%m%d" if shape == "keyed" else "%Y-%m-%d"
+        return {d.strftime(form): days[d] for d in ordered}
+    key, form = _DATED[shape]
+
+    def dated(d: dt.date, counts: dict[str, int]) -> dict[str, t.Any]:
+        day: t.Any = int(d.strftime("%Y%m%d")) if form == "int" else d.strftime(form)
+        return {key: day, **counts}
+
+    width = max(len(days[d]) for d in ordered)
+    per_variant = [
+        [dated(d, days[d][i]) for d in ordered if i < len(days[d])] for i in range(width)
+    ]
+    if shape == "flat":
+        return [entry for variant in per_variant for entry in variant]
+    return per_variant
 
 
 # ---------------------------------------------------------------------- helpers

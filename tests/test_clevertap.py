@@ -85,13 +85,16 @@ def test_every_message_day_emitted_once_with_the_sandbox_counts(sandbox_factory)
     assert {r["account_id"] for r in records} == {ACCOUNT}
     assert [r["report_date"] for r in records] == sorted(r["report_date"] for r in records)
     assert all(r["extra_fields"] == {"created_by": "ops@example.com"} for r in records)
-    # 14-day windows (the default), contiguous, covering start_date..end_date exactly
+    # 14-day windows (the default), contiguous, covering start_date..end_date exactly; each
+    # sends the day after the window as `to` (its inclusivity is not documented), so the
+    # windows' day sets [from, to) tile the range under either reading
     sent = [(day(b["from"]), day(b["to"])) for b in bodies(sandbox)]
     assert sent == [
-        (dt.date(2026, 1, 1), dt.date(2026, 1, 14)),
-        (dt.date(2026, 1, 15), dt.date(2026, 1, 28)),
-        (dt.date(2026, 1, 29), dt.date(2026, 1, 31)),
+        (dt.date(2026, 1, 1), dt.date(2026, 1, 15)),
+        (dt.date(2026, 1, 15), dt.date(2026, 1, 29)),
+        (dt.date(2026, 1, 29), dt.date(2026, 2, 1)),
     ]
+    assert "outside the requested days" not in run.stderr  # the extra day is expected
     assert app.peak_in_flight <= 3  # CleverTap allows 3 requests in flight per account
     assert {r.status for r in sandbox.requests_for("clevertap")} == {200}
     assert run.last_state == {
@@ -132,7 +135,7 @@ def test_request_contract_headers_path_and_body(sandbox_factory):
     assert first.headers["content-type"] == "application/json"
     assert json.loads(first.body) == {
         "from": "20260101",
-        "to": "20260110",
+        "to": "20260111",
         "daily": True,
         "channel": ["push", "InApp"],
         "delivery": ["action", "one_time"],
@@ -144,7 +147,7 @@ def test_request_contract_headers_path_and_body(sandbox_factory):
     assert records, "the filters should still match some messages"
     assert {r["channel"] for r in records} <= {"Push", "InApp"}
     assert all("Promo" in r["labels"] and r["status"] == "completed" for r in records)
-    assert max((day(b["to"]) - day(b["from"])).days + 1 for b in bodies(sandbox)) == 10
+    assert max((day(b["to"]) - day(b["from"])).days for b in bodies(sandbox)) == 10
 
 
 def test_second_run_rereads_exactly_the_lookback_days(sandbox_factory):
@@ -166,7 +169,7 @@ def test_second_run_rereads_exactly_the_lookback_days(sandbox_factory):
 
     second = run_tap(config, state=state)
     assert second.returncode == 0, second.stderr
-    assert bodies(sandbox) == [{"from": "20260124", "to": "20260131", "daily": True}]
+    assert bodies(sandbox) == [{"from": "20260124", "to": "20260201", "daily": True}]
     expected = app.message_days(ACCOUNT, dt.date(2026, 1, 24), LAST)
     assert counts(second.records(STREAM)) == expected  # the new counts, nothing older
     assert min(r["report_date"] for r in second.records(STREAM)) == "2026-01-24"
@@ -193,7 +196,7 @@ def test_lookback_zero_rereads_only_the_bookmark_day_and_never_before_start_date
     }
     run = run_tap(config_for(sandbox, lookback_days=0), state=state)
     assert run.returncode == 0, run.stderr
-    assert bodies(sandbox) == [{"from": "20260120", "to": "20260131", "daily": True}]
+    assert bodies(sandbox) == [{"from": "20260120", "to": "20260201", "daily": True}]
     assert counts(run.records(STREAM)) == app.message_days(ACCOUNT, dt.date(2026, 1, 20), LAST)
     sandbox.requests.clear()
     run = run_tap(config_for(sandbox, lookback_days=30), state=state)
@@ -202,39 +205,28 @@ def test_lookback_zero_rereads_only_the_bookmark_day_and_never_before_start_date
 
 
 def test_keyed_daily_shape_gives_the_same_records(sandbox_factory):
-    app = make_app(daily_shape="keyed")
+    app = make_app(variant={"daily_shape": "keyed"})
     sandbox = sandbox_factory(app)
     run = run_tap(config_for(sandbox))
     assert run.returncode == 0, run.stderr
     assert counts(run.records(STREAM)) == app.message_days(ACCOUNT, START, LAST)
 
 
-def test_aggregate_answer_to_a_daily_request_is_a_clear_error(sandbox_factory):
-    app = make_app(daily_shape="aggregate")
+@pytest.mark.parametrize("window_days", [14, 1])
+def test_aggregate_answer_to_a_daily_request_is_one_line_naming_the_setting(
+    sandbox_factory, window_days
+):
+    # An API that ignored `daily` would answer without days: the day of the counts cannot be
+    # known (the inclusivity of `to` is not documented), so the run stops with one line.
+    app = make_app(variant={"daily_shape": "aggregate"})
     sandbox = sandbox_factory(app)
-    run = run_tap(config_for(sandbox))
+    run = run_tap(config_for(sandbox, window_days=window_days))
     assert run.returncode == 1
     [line] = run.error_lines()
-    assert "data without days for the window 2026-01-01..2026-01-14" in line
-    assert "clevertap.window_days" in line
+    assert "cannot be interpreted" in line and "data without days" in line
+    assert "although daily=true was sent; set clevertap.daily to false" in line
     assert run.records(STREAM) == []
     assert "Traceback" not in run.stderr
-
-
-def test_aggregate_answer_with_one_day_windows_is_read_per_day(sandbox_factory):
-    app = make_app(daily_shape="aggregate")
-    sandbox = sandbox_factory(app)
-    config = config_for(sandbox, window_days=1)
-    config["end_date"] = "2026-01-05T23:59:59Z"
-    run = run_tap(config)
-    assert run.returncode == 0, run.stderr
-    expected: dict[tuple[str, str], dict[str, int]] = {}
-    for offset in range(5):
-        current = START + dt.timedelta(days=offset)
-        for message_id, totals in app.aggregates(ACCOUNT, current, current).items():
-            expected[(message_id, current.isoformat())] = totals
-    assert counts(run.records(STREAM)) == expected
-    assert len(bodies(sandbox)) == 5
 
 
 def test_daily_false_is_a_full_table_snapshot_keyed_by_message_id(sandbox_factory):

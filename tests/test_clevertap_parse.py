@@ -192,14 +192,10 @@ def test_keyed_daily_shape_gives_the_same_rows_as_the_dated_shape() -> None:
     assert a[0]["report_date"] == "2026-03-09"
 
 
-def test_aggregate_shape_for_a_one_day_window_is_that_day() -> None:
-    [row] = rows(message([[{"sent": 7, "viewed": 1, "clicked": 0}]]), DAY, DAY, daily=True)
-    assert (row["report_date"], row["sent"]) == ("2026-03-09", 7)
-
-
-def test_aggregate_shape_for_a_longer_daily_window_is_a_clear_error() -> None:
-    with pytest.raises(ShapeError, match=r"message 42: data without days .*window_days"):
-        rows(message([[{"sent": 7}]]), DAY, DAY + dt.timedelta(days=1), daily=True)
+@pytest.mark.parametrize("last", [DAY, DAY + dt.timedelta(days=1)])
+def test_aggregate_shape_in_a_daily_request_is_a_clear_error(last: dt.date) -> None:
+    with pytest.raises(ShapeError, match=r"message 42: data without days .*clevertap\.daily"):
+        rows(message([[{"sent": 7, "viewed": 1, "clicked": 0}]]), DAY, last, daily=True)
 
 
 def test_per_day_data_in_an_aggregate_request_is_an_error() -> None:
@@ -298,7 +294,9 @@ def test_request_body_dates_filters_and_daily() -> None:
         "message_type": ["single"],
         "label": ["Onboarding"],
     }
-    assert request_body({}, window) == {"from": "20260101", "to": "20260114", "daily": True}
+    # day-wise: `to` is the day after the window, so an exclusive reading loses no day (an
+    # inclusive one returns a day more, dropped by the stream); aggregate: the last day
+    assert request_body({}, window) == {"from": "20260101", "to": "20260115", "daily": True}
 
 
 @pytest.mark.parametrize(
@@ -372,6 +370,6 @@ def test_the_stream_posts_to_the_region_host(region: str | None, host: str) -> N
     assert records == []
     [sent] = mock.request_history
     assert sent.url == url
-    assert sent.json() == {"from": "20260309", "to": "20260311", "daily": True}
+    assert sent.json() == {"from": "20260309", "to": "20260312", "daily": True}
     assert sent.headers["X-CleverTap-Account-Id"] == "ACC-1"
     assert sent.headers["X-CleverTap-Passcode"] == "pass-1234"

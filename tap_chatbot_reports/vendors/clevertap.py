@@ -62,11 +62,19 @@ def api_root(section: t.Mapping[str, t.Any]) -> str:
 
 
 def request_body(section: t.Mapping[str, t.Any], window: DayWindow) -> dict[str, t.Any]:
-    """The JSON body for one window: ``to`` is the window's last day (assumed inclusive)."""
+    """The JSON body for one window.
+
+    Whether ``to`` is inclusive is not documented (vendor-apis.md 2.10). Day-wise requests
+    send the day after the window as ``to``: read inclusively, the answer holds one day more,
+    which ``parse_window`` drops (the next window reads it); read exclusively, it holds the
+    window exactly. Either way no day is lost. An aggregate cannot be trimmed by day, so
+    ``daily: false`` sends the window's last day (inclusive: an assumption).
+    """
+    daily = bool(section.get("daily", True))
     body: dict[str, t.Any] = {
         "from": compact_day(window.start),
-        "to": compact_day(window.last_day),
-        "daily": bool(section.get("daily", True)),
+        "to": compact_day(window.end if daily else window.last_day),
+        "daily": daily,
     }
     for setting, (key, _known) in FILTERS.items():
         values = section.get(setting)
@@ -185,20 +193,29 @@ class CleverTapMessageReportsStream(VendorStream):
         if total is not None and total > len(messages):
             self.logger.warning(
                 "%s: %s: total_results is %d but %d messages came back; the API has no paging, "
-                "so use a smaller clevertap.window_days",
+                "so %s",
                 self._error_prefix(),
                 window,
                 total,
                 len(messages),
+                "use a smaller clevertap.window_days"
+                if self.daily
+                else "narrow start_date/end_date or the clevertap filters",
             )
         first, last = window.start.isoformat(), window.last_day.isoformat()
-        kept = [r for r in rows if r["report_date"] is None or first <= r["report_date"] <= last]
-        if len(kept) < len(rows):
+        inside = [r["report_date"] is None or first <= r["report_date"] <= last for r in rows]
+        kept = [r for r, keep in zip(rows, inside, strict=True) if keep]
+        # The day after the window comes back when ``to`` is inclusive (see request_body):
+        # expected, and read by the next window. Any other day outside is worth a line.
+        after = window.end.isoformat()
+        pairs = zip(rows, inside, strict=True)
+        outside = sum(1 for r, keep in pairs if not keep and r["report_date"] != after)
+        if outside:
             self.logger.info(
                 "%s: %s: %d message-days outside the requested days ignored",
                 self._error_prefix(),
                 window,
-                len(rows) - len(kept),
+                outside,
             )
         kept.sort(key=lambda r: (r["report_date"] or "", r["message_id"]))
         seen: set[tuple[str, str | None]] = set()

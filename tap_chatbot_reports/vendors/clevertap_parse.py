@@ -12,8 +12,9 @@ line) for anything else, so the tap never emits rows it had to guess:
   or ``dt`` (``YYYYMMDD`` number or string, or ``YYYY-MM-DD``);
 * per day, keyed: an object whose keys are all days, each holding count objects.
 
-With ``daily`` requested, an aggregate answer for a one-day window is that day's row (so
-``window_days: 1`` reads any shape unambiguously); for a longer window it is an error.
+With ``daily`` requested, an answer without days is an error naming ``clevertap.daily``: the
+request's ``to`` is one day past the window (its inclusivity is not documented), so an
+undated answer cannot be pinned to a day.
 """
 
 from __future__ import annotations
@@ -227,13 +228,11 @@ def message_rows(
             )
         return [_row(base, None, shape.undated, message_id, raw_data=fields.get("data"))]
     if shape.kind == "aggregate":
-        if window_start != window_last_day:
-            raise ShapeError(
-                f"message {message_id}: data without days for the window {window_start}.."
-                f"{window_last_day} although daily=true was sent; set clevertap.window_days "
-                "to 1 (each response is then one day) or clevertap.daily to false"
-            )
-        return [_row(base, window_start, shape.undated, message_id, raw_data=fields.get("data"))]
+        raise ShapeError(
+            f"message {message_id}: data without days (count objects carrying no date, day, "
+            "report_date or dt, and not keyed by day) although daily=true was sent; set "
+            "clevertap.daily to false for one aggregate row per message"
+        )
     days = shape.by_day
     return [_row(base, day, days[day], message_id) for day in sorted(days)]
 

@@ -127,7 +127,12 @@ SCHEMA = th.PropertiesList(
         "report_date", th.DateType, description="Day of the counts (daily=true), else null."
     ),
     th.Property("window_from", th.DateType, description="First day of the request (from)."),
-    th.Property("window_to", th.DateType, description="Last day of the request (to)."),
+    th.Property(
+        "window_to",
+        th.DateType,
+        description="Last day the request covers (daily=true sends the next day as to, so "
+        "either reading of to loses nothing).",
+    ),
     th.Property("message_name", th.StringType),
     th.Property("channel", th.StringType),
     th.Property("delivery", th.StringType),
