@@ -8,6 +8,19 @@ token, 1 call per bot per 30 minutes; the URL is an assumption); delivery receip
 ``GET /analytics/statistics/dlr/<GROUPMODE>/<DAYS>``. Rows are aggregated at request time from
 generated events over the last DAYS (never later than now). Each served call is kept in
 ``calls`` so tests can compare what the tap emitted with what was served.
+
+Undocumented points have the readings in ``VARIANTS`` (the first is the default), chosen per
+app with ``app.variant = {point: option}``:
+
+- ``token_fields``: the token exchange's answer: ``legacy`` ``{"Token", "Expires": minutes}``
+  (older docs), ``current`` ``{"token", "expires": minutes}``, ``current_expire``
+  ``{"token", "expire": minutes}`` (the current docs show ``{"token": ..., "expire...``),
+  ``current_expires_at`` ``{"token", "expiresAt": ISO moment}``;
+- ``value_field``: the name of a row's metric after ``EventLabel`` (not published): ``Value``
+  (next to ``Count``), ``Total`` (next to ``Count``), ``value`` (next to ``count``), or
+  ``Count`` alone.
+
+Each tap run needs a fresh app (or ``forget_throttles``): the budgets are hourly.
 """
 
 from __future__ import annotations
@@ -22,6 +35,19 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from sandbox.server import Request, Response, json_response
+
+#: Undocumented points and their plausible readings; the first is the default.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "token_fields": ("legacy", "current", "current_expire", "current_expires_at"),
+    "value_field": ("Value", "Total", "value", "Count"),
+}
+#: value_field option -> (name of the metric, name of the event count or None)
+_VALUE_FIELDS = {
+    "Value": ("Value", "Count"),
+    "Total": ("Total", "Count"),
+    "value": ("value", "count"),
+    "Count": ("Count", None),
+}
 
 ACCOUNT_KEY = "sandbox-xenioo-account-key"
 TYPE_NAMES = {
@@ -126,8 +152,8 @@ class ServedCall:
 @dataclass
 class XeniooApp:
     """Fake API. ``token_lifetime`` (seconds) is how long a token works; ``advertised_minutes``
-    (default: the real lifetime) is what the exchange answers; ``token_style`` picks the
-    response spelling (``legacy``: Token/Expires, ``current``: token/expires)."""
+    (default: the real lifetime) is what the exchange answers, in the spelling of the
+    ``token_fields`` variant."""
 
     bots: list[Bot]
     events: list[Event]
@@ -136,7 +162,8 @@ class XeniooApp:
     prefix: str = "/xenioo"
     token_lifetime: float = 3600.0
     advertised_minutes: float | None = None
-    token_style: str = "legacy"
+    #: point -> option (see ``VARIANTS``); unset points read their default.
+    variant: dict[str, str] = field(default_factory=dict)
     account_throttle: float = 3600.0
     bot_throttle: float = 1800.0
     throttle_status: int = 400
@@ -201,9 +228,18 @@ class XeniooApp:
             if self.advertised_minutes is not None
             else self.token_lifetime / 60
         )
-        if self.token_style == "legacy":
+        spelling = self.reading("token_fields")
+        if spelling == "legacy":
             return json_response({"Token": token, "Expires": minutes})
+        if spelling == "current_expire":
+            return json_response({"token": token, "expire": minutes})
+        if spelling == "current_expires_at":
+            moment = dt.datetime.fromtimestamp(now + minutes * 60, dt.UTC)
+            return json_response({"token": token, "expiresAt": moment.isoformat()})
         return json_response({"token": token, "expires": minutes})
+
+    def reading(self, point: str) -> str:
+        return self.variant.get(point, VARIANTS[point][0])
 
     def _subject(self, request: Request) -> str | None:
         header = request.headers.get("authorization") or ""
@@ -356,10 +392,12 @@ class XeniooApp:
             }
             if code >= 0:
                 row["Type"] = code
-            row["Value"] = (
+            value_name, count_name = _VALUE_FIELDS[self.reading("value_field")]
+            row[value_name] = (
                 round(sum(values) / len(values), 2) if code in (8, 9, 11, 16) else len(values)
             )
-            row["Count"] = len(values)
+            if count_name is not None:
+                row[count_name] = len(values)
             rows.append(row)
         return rows
 

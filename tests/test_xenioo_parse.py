@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given
@@ -166,9 +167,19 @@ def test_type_derivation_never_raises_and_returns_a_documented_code(
         st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers())),
         max_size=6,
     ),
-    bot=st.one_of(st.none(), st.text(max_size=10), st.integers()),
+    bot=st.one_of(
+        st.none(),
+        st.text(max_size=10),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        st.lists(st.one_of(st.integers(), st.text(max_size=3)), max_size=3),
+    ),
 )
 def test_every_returned_field_is_kept_and_key_fields_are_strings(extra: dict, bot: object) -> None:
+    """The identifying fields' names are documented, not their types: a value that is not a
+    string is keyed by its JSON text and also kept, as it came, in extra_fields."""
     raw = {"GroupLabel": "2025-03-01", "BotName": bot, **extra}
     record = normalise_row(
         raw,
@@ -179,10 +190,16 @@ def test_every_returned_field_is_kept_and_key_fields_are_strings(extra: dict, bo
         types=[3],
         retrieved_at="2025-03-04T10:00:00.000000+00:00",
     )
-    assert record["extra_fields"] == extra
+    kept_whole = bot is not None and not isinstance(bot, str)
+    assert record["extra_fields"] == {**extra, **({"BotName": bot} if kept_whole else {})}
     for key in ("GroupLabel", "BotName", "ChannelName", "EventLabel"):
         assert isinstance(record[key], str)
-    assert record["BotName"] == ("" if bot is None else str(bot))
+    if bot is None or isinstance(bot, str):
+        assert record["BotName"] == ("" if bot is None else bot)
+    elif isinstance(bot, float) and bot.is_integer():
+        assert record["BotName"] == str(int(bot))
+    else:
+        assert json.loads(record["BotName"]) == bot
     assert record["period_start"] == "2025-03-01T00:00:00.000000+00:00"
     assert record["type_code"] == 3 and record["type_name"] == "Messages"
 

@@ -221,7 +221,7 @@ def test_token_expiring_mid_run_is_refreshed_before_use(
     sandbox_factory: t.Callable[..., Sandbox],
 ) -> None:
     # Tokens live 2 s (and say so); each request takes 0.35 s, the run about 6 s.
-    app = make_app(token_lifetime=2.0, token_style="current")
+    app = make_app(token_lifetime=2.0, variant={"token_fields": "current"})
     sandbox = sandbox_factory(app)
     sandbox.latency = 0.35
     config = config_for(app, sandbox, days=2)
@@ -380,7 +380,7 @@ def test_retry_after_a_wait_longer_than_the_token_life_gets_a_fresh_token_first(
 ) -> None:
     # Tokens live 1 s (and say so); the account statistics call answers 503 with
     # Retry-After: 2 once. The retry must not go out with the token that died meanwhile.
-    app = make_app(token_lifetime=1.0, token_style="current")
+    app = make_app(token_lifetime=1.0, variant={"token_fields": "current"})
     sandbox = sandbox_factory(app)
     sandbox.add_fault(match=r"/statistics/account/", status=503, retry_after="2", times=1)
     run = run_tap(config_for(app, sandbox, bots=[], days=2))

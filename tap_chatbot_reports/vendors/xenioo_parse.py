@@ -1,8 +1,11 @@
 """Xenioo: pure logic (no I/O): token responses, statistics rows, group labels, throttle budget.
 
-Contract: shared/vendor-apis.md section 5. Only the first four fields of a statistics row are
-documented (``GroupLabel``, ``BotName``, ``ChannelName``, ``EventLabel``); everything else a row
-carries is kept whole in ``extra_fields``.
+Contract: shared/vendor-apis.md section 5. Only the names of the first four fields of a
+statistics row are documented (``GroupLabel``, ``BotName``, ``ChannelName``, ``EventLabel``), not
+their types: they are primary-key columns, so each is a string (the JSON text of a value that
+is not a string, which is then also kept as it came in ``extra_fields``). Everything else a row
+carries (value, count, type code: names and types not published) is kept whole in
+``extra_fields``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from tap_chatbot_reports.checks import describe_payload, unwrap_rows
 from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.schema_types import to_json_text
 from tap_chatbot_reports.timeparse import format_timestamp
 
 #: Documented type codes (0-17 on the account page, 18 only on the bot page).
@@ -220,18 +224,16 @@ def _as_code(value: t.Any) -> int | None:
 
 
 def _as_label(value: t.Any) -> str:
-    """Identifying fields are primary-key columns: always a string ("" when absent)."""
+    """Identifying fields are primary-key columns: always a string ("" when absent). Their JSON
+    type is not documented: a string is kept as it is, anything else becomes its JSON text
+    (``2024``, ``true``, ``{"id":1}``) and the value itself is also kept in ``extra_fields``."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    if isinstance(value, bool):
-        return str(value).lower()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, (int, float)):
-        return str(value)
-    return str(value)
+    return str(to_json_text(value))
 
 
 def normalise_row(
@@ -251,13 +253,22 @@ def normalise_row(
             f"for api key {api_key}"
         )
     record: dict[str, t.Any] = {key: _as_label(raw.get(key)) for key in IDENTIFYING_FIELDS}
-    extra = {str(key): value for key, value in raw.items() if key not in IDENTIFYING_FIELDS}
+    # Every other field whole (names and types not documented), and an identifying field that
+    # is not a string as it came (its column holds the JSON text).
+    extra = {
+        str(key): value
+        for key, value in raw.items()
+        if key not in IDENTIFYING_FIELDS or not (value is None or isinstance(value, str))
+    }
     record["extra_fields"] = extra
     record["level"] = level
     record["api_key"] = api_key
     record["group_mode"] = group_mode
     record["days"] = days
-    record["period_start"] = parse_group_label(raw.get("GroupLabel"), group_mode)
+    label = raw.get("GroupLabel")
+    if isinstance(label, int) and not isinstance(label, bool):
+        label = str(label)  # a year written as a number (group mode year)
+    record["period_start"] = parse_group_label(label, group_mode)
     record["retrieved_at"] = retrieved_at
     if types is not None:
         code = derive_type(raw, types)

@@ -134,10 +134,16 @@ STATISTICS_SCHEMA = th.PropertiesList(
     th.Property("days", th.IntegerType, description="DAYS asked (rolling window length)."),
     th.Property("type_code", th.IntegerType, description="Type code, when derivable."),
     th.Property("type_name", th.StringType, description="Documented name of type_code."),
-    th.Property("GroupLabel", _IDENTIFYING, required=True, description="Bucket label (raw)."),
-    th.Property("BotName", _IDENTIFYING, required=True),
-    th.Property("ChannelName", _IDENTIFYING, required=True),
-    th.Property("EventLabel", _IDENTIFYING, required=True),
+    th.Property(
+        "GroupLabel",
+        _IDENTIFYING,
+        required=True,
+        description="Bucket label as sent (documented name, type not documented: a value "
+        "that is not a string is its JSON text here and kept as it came in extra_fields).",
+    ),
+    th.Property("BotName", _IDENTIFYING, required=True, description="As GroupLabel."),
+    th.Property("ChannelName", _IDENTIFYING, required=True, description="As GroupLabel."),
+    th.Property("EventLabel", _IDENTIFYING, required=True, description="As GroupLabel."),
     th.Property(
         "period_start",
         th.DateTimeType,
@@ -151,7 +157,9 @@ STATISTICS_SCHEMA = th.PropertiesList(
     th.Property(
         "extra_fields",
         th.ObjectType(),
-        description="Every other field of the row, kept whole (their names are not documented).",
+        description="Every other field of the row (value, count, type: names and types not "
+        "published), kept whole in any JSON form; also an identifying field that is not a "
+        "string, as it came.",
     ),
 ).to_dict()
 DELIVERY_SCHEMA = {
