@@ -2,9 +2,13 @@
 
 Contract: shared/vendor-apis.md section 2. Documented: the endpoint, both auth headers, the body
 (``from``/``to`` as ``YYYYMMDD`` strings, optional filters, ``daily``), the region host table and
-the aggregate response shape. Assumptions (flagged in the README): ``to`` is inclusive, days are
-UTC days, the per-day response shapes accepted by ``clevertap_parse``, ``message id`` being unique
-per response (a duplicate is a clear error), and the ``status: fail`` envelope on HTTP 200.
+the aggregate response shape. Not documented, handled without a guess where possible: whether
+``to`` is inclusive (day-wise requests send the day after the window and drop that day if it
+comes back, so both readings lose nothing; ``daily: false`` assumes inclusive), where the day is
+in a day-wise answer (the shapes ``clevertap_parse`` accepts; anything else is a clear error).
+Assumptions (flagged in the README): days are UTC days, ``message id`` is unique per response (a
+duplicate is a clear error), the ``status: fail`` envelope on HTTP 200. ``daily: false`` asks
+for the whole range in one request (no range limit or row cap is documented).
 
 Concurrency: CleverTap limits concurrent requests per account and per API (documented, T4),
 3 for this API (third-party transcription of the vendor's table). Windows are fetched ahead
