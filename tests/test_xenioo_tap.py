@@ -45,7 +45,7 @@ def served(app: xenioo.XeniooApp, *endpoints: str) -> list[dict[str, t.Any]]:
 
 
 def key_of(record: dict[str, t.Any], stream: str) -> tuple[t.Any, ...]:
-    fields = ("api_key", "GroupLabel", "BotName", "ChannelName", "EventLabel")
+    fields: tuple[str, ...] = ("api_key", "GroupLabel", "BotName", "ChannelName", "EventLabel")
     if stream == "xenioo_delivery_statistics":
         fields = ("level", *fields)
     return tuple(record[f] for f in fields)
@@ -163,6 +163,7 @@ def test_second_run_inside_the_window_makes_no_call_and_says_when(
     assert len(skip_lines) == 8
     assert all("INFO" in line and "next call allowed at" in line for line in skip_lines)
     account_line = next(line for line in skip_lines if "xenioo_account_statistics" in line)
+    assert first.last_state is not None
     last_call = first.last_state["bookmarks"]["xenioo_account_statistics"]["throttle"]
     assert f"next call allowed at {last_call['next_call_allowed_at']}" in account_line
     # State is kept as it was, so a third run is skipped as well.
@@ -209,6 +210,7 @@ def test_throttle_answer_skips_with_a_warning_and_no_retry(
     assert len(warnings) == 2 and all("WARNING" in line for line in warnings)
     assert "throttled at 1 call per account per hour" in warnings[0]
     assert run.records() == []
+    assert run.last_state is not None
     throttle = run.last_state["bookmarks"]["xenioo_account_statistics"]["throttle"]
     assert set(throttle) >= {"throttled_at", "next_call_allowed_at"}
     # The next run does not try again inside the window.
