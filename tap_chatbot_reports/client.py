@@ -38,12 +38,17 @@ from tap_chatbot_reports.prefetch import Lane, PartitionPipeline
 from tap_chatbot_reports.progress import StreamProgress
 from tap_chatbot_reports.recordloop import PendingBookmark, block_writer, sync_records
 from tap_chatbot_reports.redact import redact
-from tap_chatbot_reports.schema_types import apply_json_text, json_text_paths
+from tap_chatbot_reports.schema_types import (
+    apply_json_text,
+    describe_flattened_records,
+    json_text_paths,
+)
 from tap_chatbot_reports.timeparse import canonical_instant
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
+    from singer_sdk.mapper import StreamMap
 
 #: False when the benchmark harness asks for the SDK's default record path.
 FAST_PATH = not plain_sdk_path()
@@ -557,6 +562,16 @@ class VendorStream(RESTStream[t.Any]):
         """Apply the fast loop's latest bookmark (if any) before the state goes out."""
         self._pending_bookmark.commit(self)
         super()._write_state_message()
+
+    @property
+    def stream_maps(self) -> list[StreamMap]:
+        """The SDK's maps; with flattening on, each flattened SCHEMA describes the flattened
+        records (see ``schema_types.describe_flattened_records``)."""
+        maps = super().stream_maps
+        if not self.__dict__.get("_flattening_described"):
+            self.__dict__["_flattening_described"] = True
+            describe_flattened_records(self.name, maps, self.config, self._tap.catalog)
+        return maps
 
     def _warn_unmapped(self, path: str) -> None:
         warned: set[str] = self.__dict__.setdefault("_unmapped_warned", set())

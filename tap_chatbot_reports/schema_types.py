@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import typing as t
 
 import msgspec
 from singer_sdk import typing as th
+from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
+from singer_sdk.singerlib import Catalog
+
+if t.TYPE_CHECKING:
+    from singer_sdk.mapper import StreamMap
 
 #: A value whose JSON type is not documented (or varies). It is emitted as compact JSON text
 #: (a string stays as it is), so every target can load it as a text column and nothing is lost;
@@ -65,3 +71,77 @@ def apply_json_text(record: t.Any, path: Path) -> None:
         apply_json_text(record[head], rest)
     else:
         record[head] = to_json_text(record[head])
+
+
+# ---------------------------------------------------------------------- flattening
+
+
+def describe_flattened_records(
+    stream_name: str,
+    maps: t.Sequence[StreamMap],
+    config: t.Mapping[str, t.Any],
+    catalog: Catalog,
+) -> None:
+    """Make each flattening map's SCHEMA describe the records it writes (in place).
+
+    The SDK's schema flattening (0.54) differs from its record flattening in two ways:
+
+    * it keeps the stream's top-level ``required`` list, so an object property that was
+      flattened away (``group``, now ``group__id``...) is still required and every record
+      fails a target's validation;
+    * an object whose keys are not declared (``"properties": {}``, e.g. ``extra_fields``)
+      vanishes from the schema, while its record value is split into ``extra_fields__<key>``
+      columns no schema declares (targets drop them: silent loss).
+
+    Here each map's flattened schema is rebuilt from its unflattened one (the same maps made
+    by the SDK with flattening off): free-keyed objects become JSON text columns (the record
+    flattening then keeps them whole, as text) and ``required`` keeps only names the flattened
+    schema has. The maps read ``transformed_schema`` for every record, so records follow.
+    """
+    flattening = [
+        m for m in maps if m.flattening_enabled and not isinstance(m, RemoveRecordTransform)
+    ]
+    if not flattening:
+        return
+    entries = [e for e in catalog.streams if (e.stream or e.tap_stream_id) == stream_name]
+    if not entries:
+        return
+    settings: dict[str, t.Any] = {**config, "flattening_enabled": False}
+    unflattening = PluginMapper(plugin_config=settings, logger=logging.getLogger(__name__))
+    unflattening.register_raw_streams_from_catalog(Catalog({entries[0].tap_stream_id: entries[0]}))
+    for mapped, plain in zip(maps, unflattening.stream_maps[stream_name], strict=True):
+        if mapped in flattening:
+            mapped.transformed_schema = flattened_schema(mapped, plain.transformed_schema)
+
+
+def flattened_schema(stream_map: StreamMap, schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    """``schema`` flattened by ``stream_map``'s options, describing the records it flattens:
+    objects without declared properties are JSON text columns, ``required`` names only
+    properties the flattened schema has."""
+    flat = stream_map.flatten_schema(_free_objects_as_leaves(schema))
+    if "required" in flat:
+        names = flat.get("properties") or {}
+        flat["required"] = [name for name in flat["required"] if name in names]
+    return flat
+
+
+def _free_objects_as_leaves(schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A copy of ``schema`` whose objects with no declared property have no ``properties``
+    key: the SDK's flattening then makes each a string column (its value JSON text) instead
+    of dropping it."""
+    result = dict(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        result["properties"] = {
+            name: _free_object_leaf(prop) if isinstance(prop, dict) else prop
+            for name, prop in properties.items()
+        }
+    return result
+
+
+def _free_object_leaf(prop: dict[str, t.Any]) -> dict[str, t.Any]:
+    if "properties" in prop and not prop["properties"]:
+        return {key: value for key, value in prop.items() if key != "properties"}
+    if "properties" in prop:
+        return _free_objects_as_leaves(prop)
+    return prop
