@@ -1,4 +1,8 @@
-"""Certainly Message Report API, as documented: GET, JWT header, <= 15 days, <= 500 rows."""
+"""Certainly Message Report API, as documented: GET, JWT header, <= 15 days, <= 500 rows.
+
+What the document leaves open is served in each plausible reading (``VARIANTS``; the first
+option of each point is the default): set ``app.variant = {point: option}``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,26 @@ from dataclasses import dataclass, field
 import msgspec
 
 from sandbox.server import Request, Response, json_response
+
+#: Undocumented points (vendor-apis.md 1.4-1.6) and their readings; the first is the default.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    # `response`: one object, or a list of speech bubbles (each {text, type, wait}).
+    "response_shape": ("object", "list"),
+    # `data`: one object, or a list of the Module's Connections (each {type, fallback, position}).
+    "data_shape": ("object", "list"),
+    # Order of the rows served, applied before the 500-row cut (so it also decides which rows
+    # a capped answer keeps): oldest first, newest first, or no order at all.
+    "order": ("oldest_first", "newest_first", "unsorted"),
+    # Which rows a capped answer keeps: the first ones in the served order, or the newest ones
+    # (then served in `order`: with oldest_first, the newest 500 in time order).
+    "capped_keeps": ("first_served", "newest"),
+    # `toDate`: inclusive (rows of that day served) or exclusive (not served).
+    "to_date": ("inclusive", "exclusive"),
+    # Spelling of `timestamp` and `botuser.created_date` (the same instant in each): `Z` with
+    # microseconds, `+00:00`, a `+09:00` offset, or `Z` without fractional seconds.
+    "timestamp": ("utc_z", "utc_offset", "offset_0900", "no_fraction"),
+}
+_JST = dt.timezone(dt.timedelta(hours=9))
 
 TOKEN = "sandbox-certainly-token"
 PATH = "/api/reports/messages/"
@@ -165,6 +189,14 @@ class CertainlyApp:
     prefix: str = "/certainly"
     row_cap: int = ROW_CAP
     calls: list[tuple[str, dt.date, dt.date, int]] = field(default_factory=list)
+    #: Readings of undocumented points (see VARIANTS); absent points take their default.
+    variant: dict[str, str] = field(default_factory=dict)
+
+    def reading(self, point: str) -> str:
+        option = self.variant.get(point, VARIANTS[point][0])
+        if option not in VARIANTS[point]:
+            raise ValueError(f"unknown Certainly variant {point}={option!r}")
+        return option
 
     def handle(self, request: Request) -> Response:
         if request.path != self.path:
@@ -189,15 +221,60 @@ class CertainlyApp:
         if bot not in self.bots:
             return json_response({"detail": "Bot not found."}, status=404)
         messages = self.bots[bot]
+        last = end if self.reading("to_date") == "inclusive" else end - dt.timedelta(days=1)
         if isinstance(messages, DailyMessages):
-            total = messages.count_between(start, end)
-            rows = list(itertools.islice(messages.between(start, end), self.row_cap))
+            total = messages.count_between(start, last)
+            if self.variant:
+                rows = list(messages.between(start, last))
+            else:  # the default reading, cheap at any scale: only the rows served are made
+                rows = list(itertools.islice(messages.between(start, last), self.row_cap))
         else:
-            rows = [m for m in messages if start <= _day(m["timestamp"]) <= end]
+            rows = [m for m in messages if start <= _day(m["timestamp"]) <= last]
             rows.sort(key=lambda m: m["timestamp"])
             total = len(rows)
         self.calls.append((bot, start, end, total))
+        if self.variant:
+            rows = self._served(rows, f"{bot}/{start}/{end}")
         return Response(raw=msgspec.json.encode(rows[: self.row_cap]))
+
+    def _served(self, rows: list[dict[str, t.Any]], key: str) -> list[dict[str, t.Any]]:
+        """``rows`` (in time order, the stored truth) as this variant serves them (copies)."""
+        if self.reading("capped_keeps") == "newest":
+            rows = rows[-self.row_cap :]
+        order = self.reading("order")
+        if order == "newest_first":
+            rows = rows[::-1]
+        elif order == "unsorted":
+            rows = rows[:]
+            random.Random(key).shuffle(rows)
+        return [self._shaped(row) for row in rows[: self.row_cap]]
+
+    def _shaped(self, stored: dict[str, t.Any]) -> dict[str, t.Any]:
+        row = msgspec.json.decode(msgspec.json.encode(stored))  # a deep copy
+        if self.reading("response_shape") == "list":
+            first = row["response"]
+            row["response"] = [first, {"text": "Anything else?", "type": "Choice", "wait": 0}]
+        if self.reading("data_shape") == "list":
+            first = row["data"]
+            row["data"] = [first, {"type": "global", "fallback": True, "position": 9}]
+        spelling = self.reading("timestamp")
+        if spelling != "utc_z":
+            row["timestamp"] = _spelled(row["timestamp"], spelling)
+            user = row.get("botuser")
+            if isinstance(user, dict) and user.get("created_date"):
+                user["created_date"] = _spelled(user["created_date"], spelling)
+        return row
+
+
+def _spelled(stored: str, spelling: str) -> str:
+    """A stored ``...Z`` instant in another spelling of the same instant (``no_fraction``:
+    the same second)."""
+    when = dt.datetime.fromisoformat(stored)
+    if spelling == "utc_offset":
+        return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    if spelling == "offset_0900":
+        return when.astimezone(_JST).isoformat(timespec="microseconds")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def default_app(start: dt.date, end: dt.date, seed: int = 1) -> CertainlyApp:

@@ -108,9 +108,10 @@ def test_request_contract(sandbox_factory):
     assert urlsplit(first.target).path == "/certainly/api/reports/messages/"
     assert first.headers["authorization"] == f"JWT {SECRET}"
     assert first.headers["content-type"] == "application/json"
+    # Ten days of records, and the day after (whether toDate is inclusive is not documented).
     assert query_of(first.target) == {
         "fromDate": "2026-01-01",
-        "toDate": "2026-01-10",
+        "toDate": "2026-01-11",
         "reportId": "3",
         "botId": "bot-burst",
     }

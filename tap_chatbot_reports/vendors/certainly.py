@@ -1,14 +1,19 @@
 """Certainly: Message Report API (GET, at most 15 days and 500 rows per call).
 
 Contract: shared/vendor-apis.md section 1. What is an assumption here (flagged in the README):
-the default path under the API root, a JSON array as the response, ``toDate`` being inclusive,
-and ``(bot_id, id)`` as the primary key.
+the default path under the API root, a JSON array as the response, dates being UTC days and
+``(bot_id, id)`` as the primary key. Not assumed: whether ``toDate`` is inclusive (every request
+asks for one day more and keeps only its window's rows), which rows a capped answer holds and in
+what order (see ``read_capped``), and the JSON type of any field the document does not type
+(kept as it comes, see ``UNTYPED``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import typing as t
+from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from singer_sdk import typing as th
@@ -20,15 +25,16 @@ from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.fastpath import compile_shape_check
 from tap_chatbot_reports.prefetch import Lane
 from tap_chatbot_reports.recordloop import EncodedPage
-from tap_chatbot_reports.schema_types import JSON_ANY
+from tap_chatbot_reports.schema_types import to_json_text
 from tap_chatbot_reports.timeparse import normalise_timestamp
 from tap_chatbot_reports.vendors import Vendor
 from tap_chatbot_reports.windows import (
+    ONE_DAY,
     DayWindow,
     WindowResult,
     ceil_day,
     plan_day_windows,
-    read_sorted_with_cap,
+    split_day_window,
     to_date,
 )
 
@@ -39,6 +45,9 @@ DEFAULT_API_URL = "https://app.certainly.io/api/"
 #: Not in public material (vendor-apis.md 1.2): an assumption, overridable.
 DEFAULT_MESSAGE_REPORT_PATH = "reports/messages/"
 MAX_WINDOW_DAYS = 15
+#: Days of records per request: each request also asks for the day after its window (whether
+#: ``toDate`` is inclusive is not documented) and may span at most MAX_WINDOW_DAYS days.
+MAX_RECORD_DAYS = MAX_WINDOW_DAYS - 1
 ROW_CAP = 500
 DEFAULT_CONCURRENCY = 4
 
@@ -80,7 +89,9 @@ SETTINGS = th.ObjectType(
         "window_days",
         th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),
         default=MAX_WINDOW_DAYS,
-        description="Days per request (the API allows at most 15).",
+        description="Days of records per request. At most 14 are used: every request also asks "
+        "for the day after its window (whether toDate is inclusive is not documented) and the "
+        "API allows 15 days per call.",
     ),
     th.Property(
         "max_concurrency",
@@ -91,11 +102,25 @@ SETTINGS = th.ObjectType(
     ),
 )
 
+#: The schema of a value whose JSON type the document does not give: any JSON value, kept as it
+#: comes. Spelled so that both loaders in meltano.yml keep every form: meltanolabs-target-postgres
+#: 0.8.1 maps the type union to ``jsonb`` (an object stays an object, a string a JSON string);
+#: target-duckdb 0.8.0 takes the first ``anyOf`` entry and, finding no single type there, makes
+#: a ``VARCHAR`` column (objects and lists as JSON text). ``{}`` would be simpler, but
+#: target-duckdb drops a property without ``type``/``anyOf`` from the table (silently), and a
+#: plain type union is a DuckDB ``JSON`` column that refuses a bare string.
+UNTYPED: dict[str, t.Any] = {
+    "anyOf": [{"type": ["object", "array", "string", "number", "boolean", "null"]}]
+}
+#: Marks a property as UNTYPED while the schema is built with singer_sdk.typing (whose
+#: ``Property`` would append a bare ``"null"`` to an ``anyOf``); see ``_untyped``.
+_ANY = th.CustomType({"x-untyped": True})
+#: Ids: emitted as strings (their JSON type is not documented; see ``_as_id``).
 _ID = th.StringType
 _KPI = th.ObjectType(
     th.Property("id", _ID),
-    th.Property("label", th.StringType),
-    th.Property("colour", th.StringType),
+    th.Property("label", _ANY),
+    th.Property("colour", _ANY),
 )
 _KNOWN_FIELDS = {
     "id",
@@ -126,84 +151,91 @@ _ID_FIELDS = (
     "through_connection_id",
     "id_message_evaluate",
 )
+_KEPT = "Kept as the API sends it (its JSON type is not documented)."
 
-MESSAGE_SCHEMA = th.PropertiesList(
-    th.Property("bot_id", th.StringType, required=True, description="Partition: the bot id."),
-    th.Property("report_type", th.IntegerType, description="reportId the row was read with."),
-    th.Property("id", _ID, required=True),
-    th.Property("timestamp", th.DateTimeType, description="Normalised to ISO-8601 UTC."),
-    th.Property("message", th.StringType),
-    th.Property(
-        "response",
-        th.ObjectType(
-            th.Property("text", th.StringType),
-            th.Property("type", th.StringType),
-            th.Property("wait", th.NumberType),
+
+def _untyped(node: t.Any) -> t.Any:
+    """``node`` with every property marked ``_ANY`` replaced by UNTYPED (description kept)."""
+    if isinstance(node, dict):
+        if node.get("x-untyped") is True:
+            rest = {k: v for k, v in node.items() if k != "x-untyped"}
+            return {**UNTYPED, "description": _KEPT, **rest}
+        return {key: _untyped(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_untyped(item) for item in node]
+    return node
+
+
+#: Typed from the document (vendor-apis.md 1.6 and the seed page): the booleans the document
+#: defines by true/false, the timestamp (parsed, emitted in UTC), the objects the document gives
+#: members for (``bot_module``, ``botuser`` and its ``botuser_meta.web``) and the list of KPI tags;
+#: ids are strings (the tap's choice). Everything else is UNTYPED: ``response`` and ``data`` above
+#: all (an object or a list of bubbles / Connections are both plausible readings).
+MESSAGE_SCHEMA = _untyped(
+    th.PropertiesList(
+        th.Property("bot_id", th.StringType, required=True, description="Partition: the bot id."),
+        th.Property("report_type", th.IntegerType, description="reportId the row was read with."),
+        th.Property("id", _ID, required=True),
+        th.Property("timestamp", th.DateTimeType, description="Normalised to ISO-8601 UTC."),
+        th.Property("message", _ANY),
+        th.Property("response", _ANY),
+        th.Property("conversation_id", _ID),
+        th.Property("through_bot_modules", _ANY),
+        th.Property("bot_module_id", _ID),
+        th.Property("is_test", th.BooleanType),
+        th.Property("external_agent", _ID),
+        th.Property("through_connection_id", _ID),
+        th.Property("is_global_module_match", _ANY),
+        th.Property("is_deleted", th.BooleanType),
+        th.Property("id_message_evaluate", _ID),
+        th.Property("data", _ANY),
+        th.Property("user_message_empty", th.BooleanType),
+        th.Property("bot_response_empty", th.BooleanType),
+        th.Property(
+            "bot_module",
+            th.ObjectType(
+                th.Property("id", _ID),
+                th.Property("name", _ANY),
+                th.Property("type", _ANY),
+                th.Property("instruction", _ANY),
+                th.Property("error_instruction", _ANY),
+                th.Property("is_global", _ANY),
+                th.Property("priority", _ANY),
+                th.Property("is_starting", th.BooleanType),
+                th.Property("fallback_module_id", _ID),
+                th.Property("skip_user_input", th.BooleanType),
+                th.Property("skip_global_connection_evaluation", th.BooleanType),
+                th.Property("group", _ANY),
+                th.Property("kpis", th.ArrayType(_KPI)),
+            ),
         ),
-    ),
-    th.Property("conversation_id", _ID),
-    th.Property("through_bot_modules", JSON_ANY),
-    th.Property("bot_module_id", _ID),
-    th.Property("is_test", th.BooleanType),
-    th.Property("external_agent", _ID),
-    th.Property("through_connection_id", _ID),
-    th.Property("is_global_module_match", th.BooleanType),
-    th.Property("is_deleted", th.BooleanType),
-    th.Property("id_message_evaluate", _ID),
-    th.Property(
-        "data",
-        th.ObjectType(
-            th.Property("type", th.StringType),
-            th.Property("fallback", th.BooleanType),
-            th.Property("position", th.NumberType),
-        ),
-    ),
-    th.Property("user_message_empty", th.BooleanType),
-    th.Property("bot_response_empty", th.BooleanType),
-    th.Property(
-        "bot_module",
-        th.ObjectType(
-            th.Property("id", _ID),
-            th.Property("name", th.StringType),
-            th.Property("type", th.StringType),
-            th.Property("instruction", th.StringType),
-            th.Property("error_instruction", th.StringType),
-            th.Property("is_global", th.BooleanType),
-            th.Property("priority", th.NumberType),
-            th.Property("is_starting", th.BooleanType),
-            th.Property("fallback_module_id", _ID),
-            th.Property("skip_user_input", th.BooleanType),
-            th.Property("skip_global_connection_evaluation", th.BooleanType),
-            th.Property("group", JSON_ANY),
-            th.Property("kpis", th.ArrayType(_KPI)),
-        ),
-    ),
-    th.Property(
-        "botuser",
-        th.ObjectType(
-            th.Property("id", _ID),
-            th.Property("created_date", th.StringType),
-            th.Property(
-                "botuser_meta",
-                th.ObjectType(
-                    th.Property(
-                        "web",
-                        th.ObjectType(
-                            th.Property("host", th.StringType),
-                            th.Property("current_ip", th.StringType),
-                            th.Property("hostPageUrl", th.StringType),
+        th.Property(
+            "botuser",
+            th.ObjectType(
+                th.Property("id", _ID),
+                th.Property("created_date", _ANY),
+                th.Property(
+                    "botuser_meta",
+                    th.ObjectType(
+                        th.Property(
+                            "web",
+                            th.ObjectType(
+                                th.Property("host", _ANY),
+                                th.Property("current_ip", _ANY),
+                                th.Property("hostPageUrl", _ANY),
+                            ),
                         ),
                     ),
                 ),
             ),
         ),
-    ),
-    th.Property(
-        "extra_fields",
-        th.ObjectType(),
-        description="Top-level fields the API returned that are not documented (kept whole).",
-    ),
-).to_dict()
+        th.Property(
+            "extra_fields",
+            th.ObjectType(),
+            description="Top-level fields the API returned that are not documented (kept whole).",
+        ),
+    ).to_dict()
+)
 
 
 #: Fields whose documented type is checked on every message (a wrong type is a clear error,
@@ -222,7 +254,7 @@ _SCALARS: dict[str, type | tuple[type, ...]] = {
 def _shape_problem(value: t.Any, schema: dict[str, t.Any], path: str) -> str | None:
     """Where a nested object or list does not have its documented shape (None if it does)."""
     types = schema.get("type")
-    if value is None or not types or "contentMediaType" in schema:  # JSON_ANY: any value
+    if value is None or not types or "contentMediaType" in schema:  # UNTYPED: any value
         return None
     types = [types] if isinstance(types, str) else types
     if "object" in types:
@@ -255,6 +287,8 @@ _check_shape = compile_shape_check(MESSAGE_SCHEMA, _CHECKED_FIELDS)
 
 
 def _as_id(value: t.Any) -> t.Any:
+    """An id as a string: numbers as their decimal text, an object or a list (not expected,
+    but the type is not documented) as its compact JSON text, so nothing is lost."""
     if value.__class__ is int:
         return str(value)
     if value is None or isinstance(value, str):
@@ -263,7 +297,7 @@ def _as_id(value: t.Any) -> t.Any:
         return str(value).lower()
     if isinstance(value, (int, float)):
         return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    return value
+    return to_json_text(value)
 
 
 def _nested_ids(nested: dict[str, t.Any]) -> None:
@@ -284,8 +318,15 @@ def normalise_message(raw: dict[str, t.Any], bot_id: str, report_type: int) -> d
         raise TapError(f"Certainly returned a message that is not an object: {type(raw).__name__}")
     record = raw
     get = record.get
-    if get("id") is None:
+    ident = get("id")
+    if ident is None:
         raise TapError("Certainly returned a message without an id")
+    if ident.__class__ is dict or ident.__class__ is list:
+        kind = "an object" if ident.__class__ is dict else "a list"
+        raise TapError(
+            f"Certainly returned a message whose id is {kind} (bot {bot_id}): "
+            "an id must be a string or a number"
+        )
     extra = record.keys() - _KNOWN_FIELDS
     if extra:
         record["extra_fields"] = {k: record.pop(k) for k in extra}
@@ -336,6 +377,138 @@ def extract_rows(payload: t.Any) -> list[t.Any]:
     return rows
 
 
+# ---------------------------------------------------------------------------- capped answers
+
+Row = t.Any
+#: ``fetch(from_date, to_date)``: the rows of one GET, dates as sent (``toDate`` may or may not
+#: be inclusive: the reader never relies on either reading).
+Fetch = t.Callable[[dt.date, dt.date], list[Row]]
+
+
+@dataclass
+class CapOrder:
+    """What capped answers have shown about which rows the API keeps at its cap (one per
+    stream and run). The document says nothing about it (vendor-apis.md 1.5)."""
+
+    #: An answer in time order was shown to hold every row of its first days (the API keeps
+    #: the oldest rows): later answers in time order are read on that basis.
+    confirmed: bool = False
+    #: An answer in time order was shown to miss rows of its first days: never rely on order.
+    refuted: bool = False
+
+    def record(self, oldest_kept: bool) -> None:
+        if oldest_kept:
+            self.confirmed = True
+        else:
+            self.refuted = True
+
+
+def read_capped(
+    window: DayWindow,
+    fetch: Fetch,
+    cap: int,
+    instant_of: t.Callable[[Row], str | None],
+    order: CapOrder,
+) -> t.Iterator[WindowResult[Row]]:
+    """Read the days ``[window.start, window.end)`` completely, whatever the API's order.
+
+    Every request asks for one day more than its window (``toDate`` = the day after it): with
+    an inclusive ``toDate`` the extra day's rows come too (the caller keeps only rows inside
+    each result's window), with an exclusive one nothing is missing. An answer of ``cap`` rows
+    or more may be cut, and which rows it keeps is not documented:
+
+    * in time order, from an API shown (once per run, by re-reading its first days) to keep
+      the oldest rows: every day before its last row's day is complete, and the next request
+      starts at that day (the plan an oracle knowing per-day counts would choose);
+    * otherwise (newest first, unsorted, an order not yet shown, or shown not to keep the
+      oldest rows): the window is split in halves, re-read, down to one day;
+    * a day whose rows alone fill the cap cannot be read further: its rows are yielded with
+      ``truncated=True`` (the caller warns).
+
+    Results come in window order and tile ``window``.
+    """
+    pending = [window]
+    while pending:
+        current = pending.pop()
+        start, end = current.start, current.end
+        rows = fetch(start, end)
+        if len(rows) < cap:
+            yield WindowResult(current, rows)
+            continue
+        instants = [instant_of(row) for row in rows]
+        days = [None if i is None else dt.date.fromisoformat(i[:10]) for i in instants]
+        ascending = (
+            None not in instants
+            and all(a <= b for a, b in itertools.pairwise(instants))  # type: ignore[operator]
+            and all(start <= d <= end for d in days)  # type: ignore[operator]
+        )
+        last = days[-1]
+        if current.days == 1:
+            if ascending and order.confirmed and not order.refuted and last == end:
+                yield WindowResult(current, rows)  # the day's rows all came before the cut
+            elif end in days:  # toDate is inclusive (a row of it came): ask for the day alone
+                alone = fetch(start, start)
+                yield WindowResult(current, alone, truncated=len(alone) >= cap)
+            else:
+                yield WindowResult(current, rows, truncated=True)
+            continue
+        if all(day == start for day in days):  # the first day alone fills the cap
+            yield WindowResult(DayWindow(start, start + ONE_DAY), rows, truncated=True)
+            pending.append(DayWindow(start + ONE_DAY, end))
+            continue
+        if ascending and not order.refuted:
+            assert last is not None
+            kept = [row for row, day in zip(rows, days, strict=True) if day != last]
+            if not order.confirmed:
+                # Re-read the first days: an API that keeps the oldest rows answers exactly the
+                # rows already held (the check day's own only if toDate is inclusive).
+                check = last - ONE_DAY
+                before = [row for row, day in zip(rows, days, strict=True) if day < check]  # type: ignore[operator]
+                if before:
+                    again = fetch(start, check)
+                    held = _ids(again)
+                    oldest_kept = len(again) < cap and held <= _ids(kept) and _ids(before) <= held
+                    order.record(oldest_kept)
+                    if not oldest_kept and len(again) < cap:
+                        # Not the oldest rows; the re-read itself is complete for its days.
+                        yield WindowResult(DayWindow(start, check), again)
+                        pending.append(DayWindow(check, end))
+                        continue
+            if order.confirmed and not order.refuted:
+                yield WindowResult(DayWindow(start, last), kept)
+                if last < end:
+                    pending.append(DayWindow(last, end))
+                continue
+        halves = split_day_window(current)
+        assert halves is not None
+        pending.extend(reversed(halves))
+
+
+def _ids(rows: t.Iterable[Row]) -> set[t.Any]:
+    return {_as_id(row.get("id")) for row in rows if isinstance(row, dict)}
+
+
+def row_instant(row: Row) -> str | None:
+    """A raw row's timestamp in canonical UTC form (None when absent or not interpretable)."""
+    if not isinstance(row, dict):
+        return None
+    try:
+        return normalise_timestamp(row.get("timestamp"))
+    except ValueError:
+        return None
+
+
+def row_day(row: Row) -> dt.date | None:
+    """The UTC day of a raw row (None when it has no interpretable timestamp)."""
+    value = row_instant(row)
+    return None if value is None else dt.date.fromisoformat(value[:10])
+
+
+def midnight(day: dt.date) -> str:
+    """The start of ``day`` (UTC) in the records' canonical timestamp form."""
+    return f"{day.isoformat()}T00:00:00.000000+00:00"
+
+
 class CertainlyMessagesStream(VendorStream):
     """Message Report rows, one partition per bot, incremental on ``timestamp``."""
 
@@ -379,32 +552,38 @@ class CertainlyMessagesStream(VendorStream):
         path = str(self.settings.get("message_report_path") or DEFAULT_MESSAGE_REPORT_PATH)
         return urljoin(base, path.lstrip("/"))
 
-    def build_request(self, bot_id: str, window: DayWindow) -> HTTPRequest:
-        """The GET for one bot and one window; ``toDate`` is the window's last day (inclusive)."""
+    def build_request(self, bot_id: str, first: dt.date, last: dt.date) -> HTTPRequest:
+        """The GET for one bot: ``fromDate`` = ``first``, ``toDate`` = ``last`` as given."""
         return HTTPRequest(
             url=self.endpoint_url(),
             method="GET",
             headers=self.http_headers,
             params={
-                "fromDate": window.start.isoformat(),
-                "toDate": window.last_day.isoformat(),
+                "fromDate": first.isoformat(),
+                "toDate": last.isoformat(),
                 "reportId": int(self.settings.get("report_type") or 1),
                 "botId": bot_id,
             },
         )
 
-    def fetch_window(self, context: Context, window: DayWindow) -> list[t.Any]:
-        payload = self.request_json(self.build_request(context["bot_id"], window), context)
-        return extract_rows(payload)
+    def fetch_range(self, context: Context, first: dt.date, last: dt.date) -> list[t.Any]:
+        request = self.build_request(context["bot_id"], first, last)
+        return extract_rows(self.request_json(request, context))
+
+    @property
+    def cap_order(self) -> CapOrder:
+        """What this run's capped answers showed about the API's order (see ``read_capped``)."""
+        return t.cast("CapOrder", self.__dict__.setdefault("_cap_order", CapOrder()))
 
     def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
-        """One lane per window of at most ``window_days``; a lane re-reads capped answers."""
+        """One lane per window of at most ``window_days`` (and at most 14) days of records,
+        each request asking for the day after too; a lane re-reads capped answers."""
         assert context is not None
-        window_days = int(self.settings.get("window_days") or MAX_WINDOW_DAYS)
+        days = min(int(self.settings.get("window_days") or MAX_WINDOW_DAYS), MAX_RECORD_DAYS)
         # Dates are day-granular: start from the bookmark's (or start_date's) whole day.
         first_day = to_date(self.sync_start(context))
         last_day_exclusive = ceil_day(self.sync_end())
-        windows = plan_day_windows(first_day, last_day_exclusive, window_days)
+        windows = plan_day_windows(first_day, last_day_exclusive, days)
         self.windows_planned(context, len(windows))
         for window in windows:
             yield window, self._window_lane(context, window)
@@ -413,22 +592,27 @@ class CertainlyMessagesStream(VendorStream):
         bot_id = context["bot_id"]
         report_type = int(self.settings.get("report_type") or 1)
 
-        def shape(row: t.Any) -> dict[str, t.Any]:
-            return normalise_message(row, bot_id, report_type)
+        def fetch(first: dt.date, last: dt.date) -> list[t.Any]:
+            return self.fetch_range(context, first, last)
 
         def lane() -> t.Iterator[WindowResult[t.Any]]:
             conform = self.conformer()
             encoding = self.encoding_pages
-            for result in read_sorted_with_cap(
-                window, lambda sub: self.fetch_window(context, sub), ROW_CAP, row_day
-            ):
-                rows = result.rows
+
+            def shape(row: t.Any) -> dict[str, t.Any]:
+                return conform(normalise_message(row, bot_id, report_type))  # type: ignore[no-any-return]
+
+            for result in read_capped(window, fetch, ROW_CAP, row_instant, self.cap_order):
+                # Only the rows of the result's own days: the day after (asked for in case
+                # toDate is exclusive) belongs to the next result.
+                records = _shaped_within(
+                    result.rows, shape, midnight(result.window.start), midnight(result.window.end)
+                )
                 if encoding:  # see recordloop.EncodedPage
-                    records = _shaped_once(rows, lambda row: conform(shape(row)))
                     page = EncodedPage.encode(records, "timestamp", sort=True)
                     yield WindowResult(result.window, page, result.truncated)  # type: ignore[arg-type]
                     continue
-                shaped = [conform(shape(row)) for row in rows]
+                shaped = list(records)
                 shaped.sort(key=_timestamp_of)
                 yield WindowResult(result.window, shaped, result.truncated)
 
@@ -444,10 +628,12 @@ class CertainlyMessagesStream(VendorStream):
             for result in results:
                 if result.truncated:
                     self.logger.warning(
-                        "Certainly bot %s: %s returned %d rows, the API's cap for one call; "
-                        "rows beyond the cap cannot be read through the API for this day",
+                        "Certainly bot %s: %s holds at least %d rows, the API's cap for one "
+                        "call; rows beyond the cap cannot be read through the API for this day "
+                        "(%d emitted)",
                         bot_id,
                         result.window,
+                        ROW_CAP,
                         len(result.rows),
                     )
                 if isinstance(result.rows, EncodedPage):
@@ -462,29 +648,22 @@ class CertainlyMessagesStream(VendorStream):
             self.window_done(context, window, count, total)
 
 
-def _shaped_once(
-    rows: list[t.Any], shape: t.Callable[[t.Any], dict[str, t.Any]]
+def _shaped_within(
+    rows: list[t.Any], shape: t.Callable[[t.Any], dict[str, t.Any]], low: str, high: str
 ) -> t.Iterator[dict[str, t.Any]]:
-    """``shape`` of each row, letting go of each decoded row as it is taken (the caller encodes
-    the record at once, so it is freed while still in the CPU cache)."""
+    """``shape`` of each row whose timestamp is in ``[low, high)`` (canonical forms; rows
+    without a timestamp are kept), letting go of each decoded row as it is taken (the caller
+    encodes the record at once, so it is freed while still in the CPU cache)."""
     for index, row in enumerate(rows):
         rows[index] = None
-        yield shape(row)
+        record = shape(row)
+        when = record.get("timestamp")
+        if when is None or low <= when < high:
+            yield record
 
 
 def _timestamp_of(record: dict[str, t.Any]) -> str:
     return record.get("timestamp") or ""
-
-
-def row_day(row: t.Any) -> dt.date | None:
-    """The UTC day of a raw row (None when it has no interpretable timestamp)."""
-    if not isinstance(row, dict):
-        return None
-    try:
-        value = normalise_timestamp(row.get("timestamp"))
-    except ValueError:
-        return None
-    return dt.date.fromisoformat(value[:10]) if isinstance(value, str) else None
 
 
 def check_config(section: dict[str, t.Any]) -> list[str]:
