@@ -4,8 +4,28 @@ Read endpoints only: ``{sessions,messages,clients}/filter`` (FiltersDto body, pa
 with ``paging.totalCount``), ``message/labels``, legacy ``logs/labels/sessions``,
 ``scenario-exeperiments`` and the advanced stats. Any other call (write endpoints, report
 creation) is recorded in ``forbidden_calls`` and refused with 405, so tests can assert that the
-tap never calls one. Rows come back in an undocumented, stable but unsorted order.
-``DATE_TIME_RANGE`` bounds are applied inclusively at both ends (the harder case for a client).
+tap never calls one.
+
+Undocumented points have the readings in ``VARIANTS`` (the first is the default), chosen per
+app with ``app.variant = {point: option}``:
+
+- ``range_bounds``: how a ``DATE_TIME_RANGE`` filter's ``from``/``to`` apply (sessions, messages,
+  clients and the stats alike): ``inclusive`` (both ends), ``exclusive_end`` (``[from, to)``),
+  ``exclusive_start`` (``(from, to]``), ``exclusive`` (``(from, to)``);
+- ``row_order``: the order of the ``*/filter`` rows across pages: ``unsorted`` (stable, by a hash
+  of the id), ``ascending`` or ``descending`` by the row's own time (start, message time, last
+  visit);
+- ``time_format``: how served date-times are spelled (the spec's type is a string with format
+  date-time, described as ``yyyy-MM-ddTHH:mm:ss.SSSZ``): ``millis_z``
+  (``2024-03-01T00:00:00.000Z``), ``millis_utc_offset`` (``...000+00:00``), ``millis_moscow``
+  (``...000+03:00``, the wall clock of Moscow), ``java_offset`` (``...000+0300``, what Java's
+  ``SSSZ`` pattern letter prints), ``java_instant`` (Java's ``Instant.toString()``: no fraction
+  when it is zero, ``2024-03-01T00:00:00Z``, else ``...00:00.120Z``);
+- ``stats_ts``: the unit of ``TimestampToValue.ts`` (int64, unit not stated): ``milliseconds``
+  or ``seconds``.
+
+Every generated day has rows exactly at 00:00:00.000 and 12:00:00.000 UTC
+(``jaicp_data.EDGE_TIMES``), so the bound readings give different answers.
 """
 
 from __future__ import annotations
@@ -26,6 +46,27 @@ from sandbox.jaicp_data import (
     public,
 )
 from sandbox.server import Request, Response, json_response
+
+#: Undocumented points and their plausible readings; the first is the default.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "range_bounds": ("inclusive", "exclusive_end", "exclusive_start", "exclusive"),
+    "row_order": ("unsorted", "ascending", "descending"),
+    "time_format": (
+        "millis_z",
+        "millis_utc_offset",
+        "millis_moscow",
+        "java_offset",
+        "java_instant",
+    ),
+    "stats_ts": ("milliseconds", "seconds"),
+}
+#: Date-time properties of the served rows, per resource (spec: string, format date-time).
+TIME_FIELDS = {
+    "sessions": ("startTime",),
+    "messages": ("sessionStartTime", "timestamp"),
+    "clients": ("joinDate", "lastVisitDate", "blockDate"),
+}
+MOSCOW = dt.timezone(dt.timedelta(hours=3))
 
 TOKEN = "sandbox-jaicp-unified-token"
 V1 = "/api/v1/reporter/"
@@ -115,6 +156,29 @@ def _order(row: dict[str, t.Any]) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()
 
 
+def _ident(row: dict[str, t.Any]) -> tuple[str, str]:
+    ident = row.get("questionId") or row.get("sessionId") or row.get("id")
+    return (str(ident), str(row.get("botId")))
+
+
+def spell_time(value: str, form: str) -> str:
+    """A date-time of the spec's form (``...SSSZ``) spelled as the ``time_format`` ``form``."""
+    when = parse_api_time(value)
+    millis = f"{when.microsecond // 1000:03d}"
+    if form == "millis_z":
+        return value
+    if form == "millis_utc_offset":
+        return when.strftime("%Y-%m-%dT%H:%M:%S.") + millis + "+00:00"
+    if form == "millis_moscow":
+        return when.astimezone(MOSCOW).strftime("%Y-%m-%dT%H:%M:%S.") + millis + "+03:00"
+    if form == "java_offset":
+        return when.astimezone(MOSCOW).strftime("%Y-%m-%dT%H:%M:%S.") + millis + "+0300"
+    if form == "java_instant":  # Instant.toString(): no fraction when it is zero
+        fraction = f".{millis}" if when.microsecond else ""
+        return when.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    raise ValueError(form)
+
+
 @dataclass
 class JAICPApp:
     """Fake API; ``projects`` maps short name to its data. ``token`` is the v1 unified token."""
@@ -133,6 +197,15 @@ class JAICPApp:
     before_stats: t.Callable[[JAICPApp, str], None] | None = None
     forbidden_calls: list[str] = field(default_factory=list)
     filter_calls: list[dict[str, t.Any]] = field(default_factory=list)
+    #: point -> option (see ``VARIANTS``); unset points read their default.
+    variant: dict[str, str] = field(default_factory=dict)
+
+    def reading(self, point: str) -> str:
+        """The option this app serves for an undocumented ``point``."""
+        option = self.variant.get(point, VARIANTS[point][0])
+        if option not in VARIANTS[point]:
+            raise ValueError(f"{point}: unknown option {option!r}")
+        return option
 
     # ------------------------------------------------------------------ dispatch
 
@@ -237,15 +310,25 @@ class JAICPApp:
                 raise ApiError(400, f"Filter {item['key']} does not apply to {resource}")
             low = parse_api_time(item["from"]) if item.get("from") else None
             high = parse_api_time(item["to"]) if item.get("to") else None
+            bounds = self.reading("range_bounds")
+            low_open = bounds in ("exclusive_start", "exclusive")
+            high_open = bounds in ("exclusive_end", "exclusive")
             selected = [
                 row
                 for row in selected
                 if any(
-                    (low is None or low <= v) and (high is None or v <= high)
+                    (low is None or (low < v if low_open else low <= v))
+                    and (high is None or (v < high if high_open else v <= high))
                     for v in _times(row, attributes, attribute)
                 )
             ]
-        return sorted(selected, key=_order)
+        order = self.reading("row_order")
+        if order == "unsorted":
+            return sorted(selected, key=_order)
+        ordered = sorted(
+            selected, key=lambda row: (_times(row, attributes, "_first")[0], _ident(row))
+        )
+        return ordered[::-1] if order == "descending" else ordered
 
     # ------------------------------------------------------------------ endpoints
 
@@ -262,6 +345,12 @@ class JAICPApp:
         served_size = min(size, self.max_page_size or size)
         offset = 0 if self.ignore_page else page * served_size
         chunk = [public(row) for row in matching[offset : offset + served_size]]
+        form = self.reading("time_format")
+        if form != VARIANTS["time_format"][0]:
+            for row in chunk:
+                for name in TIME_FIELDS[resource]:
+                    if isinstance(row.get(name), str):
+                        row[name] = spell_time(row[name], form)
         if resource == "sessions":
             labels = request.arg("needToReturnSessionLabels") == "true"
             data = version == "v1" and request.arg("needToReturnSessionData") == "true"
@@ -296,7 +385,8 @@ class JAICPApp:
         for row in self._matching(rows, resource, filters):
             local = row["_time"] + offset
             bucket = dt.datetime(local.year, local.month, local.day, tzinfo=dt.UTC) - offset
-            key = int(bucket.timestamp() * 1000)
+            seconds = int(bucket.timestamp())
+            key = seconds if self.reading("stats_ts") == "seconds" else seconds * 1000
             counts[key] = counts.get(key, 0) + 1
         stats = [{"ts": ts, "value": float(n)} for ts, n in sorted(counts.items())]
         return json_response({"stats": stats, "totalCount": float(sum(counts.values()))})

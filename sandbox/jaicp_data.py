@@ -3,6 +3,11 @@
 Rows are shaped like the spec's DTOs (SessionInfo, ExtendedMessage, ClientExtendedInfo, ...),
 with date-times in the spec's ``yyyy-MM-ddTHH:mm:ss.SSSZ`` form. Internal ``_``-prefixed keys
 (parsed times, full labels) are stripped before a row is served.
+
+Every day also holds rows exactly on the bounds a client is likeliest to cut at: a session, its
+one message and its client's last visit at exactly 00:00:00.000 UTC (a daily window's edge) and
+at exactly 12:00:00.000 UTC (a cut inside a day), so inclusive and exclusive range bounds give
+different answers (``EDGE_TIMES``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ class Project:
     experiments: list[dict[str, t.Any]] = field(default_factory=list)
 
 
+#: Times of day at which every generated day has a session, a message and a client's last visit.
+EDGE_TIMES = (dt.time(0), dt.time(12))
+
+
 def _at(day: dt.date, micro: int) -> dt.datetime:
     base = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     # Millisecond precision, as the API's date-time format.
@@ -65,8 +74,11 @@ def generate_project(
     sessions_per_day: int,
     seed: int = 1,
     account_id: int = 4242,
+    *,
+    edges: bool = True,
 ) -> Project:
-    """Sessions over days ``[start, end)`` with 1-5 messages each and a pool of clients."""
+    """Sessions over days ``[start, end)`` with 1-5 messages each and a pool of clients, plus
+    (``edges``) the rows exactly at ``EDGE_TIMES`` of every day."""
     rng = random.Random(f"{seed}-{short_name}")
     project = Project(short_name, legacy_token, account_id)
     bots = [f"{short_name}-bot-{n}" for n in (1, 2)]
@@ -88,6 +100,9 @@ def generate_project(
             client["lastSessionId"] = session["sessionId"]
             clients[key] = client
         day += dt.timedelta(days=1)
+    if edges:
+        rng = random.Random(f"{seed}-{short_name}-edges")
+        _edge_sessions(rng, project, bots, start, end, clients)
     project.clients = list(clients.values())
     project.experiments = [
         {
@@ -178,6 +193,46 @@ def _session(
     if channel == "resterisk":
         session["callTaskId"] = rng.randint(1, 9999)
     return session, messages
+
+
+def _edge_sessions(
+    rng: random.Random,
+    project: Project,
+    bots: list[str],
+    start: dt.date,
+    end: dt.date,
+    clients: dict[tuple[str, str], dict[str, t.Any]],
+) -> None:
+    """One session per day and ``EDGE_TIMES`` entry, started exactly then, with one message at
+    the same instant and a client of its own (whose last visit is that instant). A separate
+    random stream: the other rows are the same with or without these."""
+    day, serial = start, 0
+    while day < end:
+        for moment in EDGE_TIMES:
+            serial += 1
+            started = dt.datetime.combine(day, moment, dt.UTC)
+            bot = rng.choice(bots)
+            client_id = f"client-edge-{serial:04d}"
+            session, messages = _session(rng, project, serial, started, bot, client_id)
+            session["sessionId"] = f"{project.short_name}-edge{serial:05d}"
+            message = messages[0]
+            message.update(
+                sessionId=session["sessionId"],
+                questionId=f"{session['sessionId']}-q0",
+                timestamp=api_time(started),
+                _time=started,
+            )
+            session.update(
+                lastQuestion=message["question"],
+                questionCount=1,
+                duration=0,
+                _messages=[started],
+            )
+            project.sessions.append(session)
+            project.messages.append(message)
+            client = _client(project, client_id, bot, session, started)
+            clients[(client_id, bot)] = client
+        day += dt.timedelta(days=1)
 
 
 def _client(

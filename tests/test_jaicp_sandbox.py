@@ -110,11 +110,13 @@ def test_v1_requests_carry_bearer_filters_and_session_options(
     windows = sorted(
         {(b["filters"][0]["from"], b["filters"][0]["to"]) for b in bodies if b["filters"]}
     )
+    # Daily windows, each asked from one millisecond before its start (the bounds'
+    # inclusivity is not documented: an exclusive ``from`` must still return a row at midnight).
     assert windows == [
-        ("2024-03-01T00:00:00.000Z", "2024-03-02T00:00:00.000Z"),
-        ("2024-03-02T00:00:00.000Z", "2024-03-03T00:00:00.000Z"),
-        ("2024-03-03T00:00:00.000Z", "2024-03-04T00:00:00.000Z"),
-        ("2024-03-04T00:00:00.000Z", "2024-03-04T06:00:00.000Z"),
+        ("2024-02-29T23:59:59.999Z", "2024-03-02T00:00:00.000Z"),
+        ("2024-03-01T23:59:59.999Z", "2024-03-03T00:00:00.000Z"),
+        ("2024-03-02T23:59:59.999Z", "2024-03-04T00:00:00.000Z"),
+        ("2024-03-03T23:59:59.999Z", "2024-03-04T06:00:00.000Z"),
     ]
     assert all(b["filters"][0]["key"] == "SESSION_START_TIME" for b in bodies)
     # Messages: one flat query per window and page, never one request per session.

@@ -6,9 +6,11 @@ the path (``/api/reporter/p/{token}/...``), so URLs are never logged and ``path`
 The tap only reads: no write endpoint is called and no report task is created.
 
 Assumptions (flagged in the README): ``CLIENT_LAST_ACTIVITY_TIME`` takes a ``DATE_TIME_RANGE``;
-the range bounds' inclusivity is unknown, so rows outside ``[from, to)`` are dropped client-side
-(a row exactly at ``to`` is read by the next window); ``TimestampToValue.ts`` is epoch (ms or s)
-and the ``Timezone`` header is sent as 0 so day buckets are UTC days.
+the range bounds' inclusivity is unknown, so each window asks from one millisecond before its
+start (``request_range``) and keeps only the rows of ``[start, end)`` (each reading of the bounds
+then loses nothing and doubles nothing); the rows' order is unknown, so each window is sorted
+here; ``TimestampToValue.ts`` is epoch seconds or milliseconds (told apart by magnitude) and the
+``Timezone`` header is sent as 0 so day buckets are UTC days.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from tap_chatbot_reports.vendors.jaicp_paging import (  # noqa: F401 (re-exporte
     parse_page,
     range_filter,
     read_pages,
+    request_range,
 )
 from tap_chatbot_reports.windows import (
     TimeWindow,
@@ -258,7 +261,7 @@ class JAICPWindowedStream(JAICPStream):
 
     def fetch_page(self, context: Context | None, window: TimeWindow, page: int, size: int) -> Page:
         params = {**self.spec.params.get(self.api_version, {}), "page": page, "size": size}
-        body = range_filter(self.spec.filter_key, window.start, window.end)
+        body = range_filter(self.spec.filter_key, *request_range(window.start, window.end))
         payload = self.request_json(self.build_request(context, params, body), context)
         return parse_page(payload, self.spec.list_key, self.where(context))
 
@@ -375,6 +378,9 @@ class JAICPWindowedStream(JAICPStream):
         """Normalised rows of ``[window.start, window.end)``, in replication-key order."""
         where = self.where(context)
         lower, upper = format_timestamp(window.start), format_timestamp(window.end)
+        asked_from, asked_to = (
+            format_timestamp(b) for b in request_range(window.start, window.end)
+        )
         normalise = self._normalise
         primary_keys = self.spec.primary_keys
         key = self.spec.replication_key
@@ -393,8 +399,9 @@ class JAICPWindowedStream(JAICPStream):
             if not isinstance(value, str):
                 raise TapError(f"{where}: a row has no {key}")
             if not lower <= value < upper:
-                # A row exactly at ``to`` (the bound may be inclusive) is the next window's.
-                outside += value != upper
+                # Rows between the bounds asked for and the window (an inclusive reading of
+                # from/to, see request_range) are the neighbouring windows'.
+                outside += not asked_from <= value <= asked_to
                 continue
             append(record)
         if outside:
@@ -629,7 +636,7 @@ class JAICPDailyStatsStream(JAICPStream):
         request = self.build_request(
             context,
             {"intervalType": "DAY", "step": 1},
-            range_filter(self.filter_key, start, end),
+            range_filter(self.filter_key, *request_range(start, end)),
             {"Timezone": "0"},
         )
         return self.request_json(request, context)

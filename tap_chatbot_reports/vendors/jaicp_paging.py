@@ -26,6 +26,25 @@ def format_api_time(value: dt.datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+_MILLISECOND = dt.timedelta(milliseconds=1)
+
+
+def request_range(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The ``from``/``to`` to send for the rows of ``[start, end)``, whatever the bounds'
+    inclusivity (not documented): ``from`` one millisecond (the format's unit) before
+    ``start``'s millisecond, ``to`` ``end`` rounded up to a whole millisecond. An exclusive
+    ``from`` then still returns a row at ``start``, an exclusive ``to`` a row just before ``end``;
+    the rows an inclusive reading adds (at ``from``, at ``to``) lie outside ``[start, end)`` and
+    the caller drops them (they belong to the neighbouring windows, which ask for them too)."""
+    low = start.astimezone(dt.UTC)
+    low = low.replace(microsecond=low.microsecond // 1000 * 1000) - _MILLISECOND
+    high = end.astimezone(dt.UTC)
+    rest = high.microsecond % 1000
+    if rest:
+        high += dt.timedelta(microseconds=1000 - rest)
+    return low, high
+
+
 def range_filter(key: str, start: dt.datetime, end: dt.datetime) -> dict[str, t.Any]:
     """A ``FiltersDto`` with one ``DATE_TIME_RANGE`` filter."""
     return {
