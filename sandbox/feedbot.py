@@ -3,10 +3,22 @@ exports under ``/api/management/export/``, an Azure Functions key as ``x-functio
 ``?code=``, ``fromTimestamp``/``toTimestamp`` in Unix seconds, ``notEmpty`` and ``where<Field>``
 on the user-data exports, a JSON array as the answer.
 
-Where the contract is silent the sandbox picks the answer that catches tap bugs: both bounds are
-inclusive (a tap that does not drop the rows at a window's edge emits them twice), timestamps come
-as epoch seconds, epoch milliseconds or ISO text, some rows sit exactly on midnight, an older bot
-answers 404 (empty body) on the exports added in v1.7.474 and a bad key gets 401 (empty body).
+Where the contract is silent the sandbox serves each plausible reading, listed in ``VARIANTS``
+(the first is the default) and chosen per app with ``app.variant = {point: option}``:
+
+- ``range_bounds``: how ``fromTimestamp``/``toTimestamp`` apply to a row's ``timestamp``:
+  ``inclusive`` (both ends: a tap that does not drop the rows at a window's edge emits them
+  twice), ``exclusive`` (both ends), ``exclusive_start`` or ``exclusive_end``;
+- ``timestamp_form``: how a row's ``timestamp`` is spelled: ``mixed`` (each row one of epoch
+  seconds, epoch milliseconds, ISO with ``Z``, ISO with ``+02:00``), or every row ``seconds``,
+  ``milliseconds``, ``seconds_text`` (epoch seconds as a JSON string), ``iso_z`` or
+  ``iso_offset``;
+- ``body``: the answer's top level: ``array`` ("Returns list of objects") or ``wrapped``
+  (``{"value": [...], "count": n}``, as Azure APIs often answer).
+
+Event moments are whole seconds (the filters' unit), so every spelling names the same instant;
+some rows sit exactly on midnight. An older bot answers 404 (empty body) on the exports added in
+v1.7.474 and a bad key gets 401 (empty body).
 """
 
 from __future__ import annotations
@@ -36,6 +48,13 @@ _ROUTE = re.compile(r"^/([^/]+)/api/management/export/([^/]+)$")
 _INTEGER = re.compile(r"^-?\d+$")
 TIME_FORMS = ("seconds", "milliseconds", "iso_z", "iso_offset")
 
+#: Undocumented points and their plausible readings; the first is the default.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "range_bounds": ("inclusive", "exclusive", "exclusive_start", "exclusive_end"),
+    "timestamp_form": ("mixed", "seconds", "milliseconds", "seconds_text", "iso_z", "iso_offset"),
+    "body": ("array", "wrapped"),
+}
+
 
 # ---------------------------------------------------------------------- timestamps
 
@@ -46,6 +65,8 @@ def render_time(when: dt.datetime, form: str) -> t.Any:
         return int(when.timestamp())
     if form == "milliseconds":
         return round(when.timestamp() * 1000)
+    if form == "seconds_text":
+        return str(int(when.timestamp()))
     if form == "iso_z":
         return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     if form == "iso_offset":
@@ -56,6 +77,8 @@ def render_time(when: dt.datetime, form: str) -> t.Any:
 def row_time(row: t.Mapping[str, t.Any]) -> dt.datetime:
     """The moment a generated row's ``timestamp`` stands for (ground truth for tests)."""
     value = row["timestamp"]
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
     if isinstance(value, int):
         seconds = value / 1000 if value > 100_000_000_000 else value
         return dt.datetime.fromtimestamp(seconds, dt.UTC)
@@ -164,7 +187,8 @@ class FakeBot:
 def _moments(
     rng: random.Random, start: dt.date, end: dt.date, per_day: int
 ) -> t.Iterator[dt.datetime]:
-    """Event moments over days ``[start, end)``; the first of each day sits on midnight."""
+    """Event moments (whole seconds) over days ``[start, end)``; the first of a day may sit on
+    midnight."""
     day = start
     while day < end:
         midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
@@ -173,15 +197,12 @@ def _moments(
             if i == 0 and rng.random() < 0.3:
                 yield midnight
             else:
-                yield midnight + dt.timedelta(milliseconds=rng.randrange(86_400_000))
+                yield midnight + dt.timedelta(seconds=rng.randrange(86_400_000) // 1000)
         day += dt.timedelta(days=1)
 
 
 def _stamp(rng: random.Random, row: dict[str, t.Any], when: dt.datetime) -> dict[str, t.Any]:
-    form = rng.choice(TIME_FORMS)
-    if form == "seconds":
-        when = when.replace(microsecond=0)
-    return {"timestamp": render_time(when, form), **row}
+    return {"timestamp": render_time(when, rng.choice(TIME_FORMS)), **row}
 
 
 def generate_bot(
@@ -243,9 +264,16 @@ class FeedbotApp:
     prefix: str = "/feedbot"
     #: rows later than this are not served (a real API cannot return the future)
     not_after: dt.datetime | None = None
-    #: bounds inclusivity is not documented: inclusive by default, exclusive to test the other case
-    exclusive_bounds: bool = False
     calls: list[Call] = field(default_factory=list)
+    #: point -> option (see ``VARIANTS``); unset points read their default.
+    variant: dict[str, str] = field(default_factory=dict)
+
+    def reading(self, point: str) -> str:
+        """The option this app serves for an undocumented ``point``."""
+        option = self.variant.get(point, VARIANTS[point][0])
+        if option not in VARIANTS[point]:
+            raise ValueError(f"{point}: unknown option {option!r}")
+        return option
 
     def handle(self, request: Request) -> Response:
         match = _ROUTE.match(request.path)
@@ -273,15 +301,23 @@ class FeedbotApp:
         if export in USER_DATA_EXPORTS:
             rows = self._user_filters(rows, request)
         self.calls.append(Call(match.group(1), export, low, high, len(rows)))
+        form = self.reading("timestamp_form")
+        if form != "mixed":
+            rows = [{**row, "timestamp": render_time(row_time(row), form)} for row in rows]
+        if self.reading("body") == "wrapped":
+            return json_response({"value": rows, "count": len(rows)})
         return json_response(rows)
 
     def _in_range(self, row: dict[str, t.Any], low: int | None, high: int | None) -> bool:
         seconds = row_time(row).timestamp()
         if self.not_after is not None and seconds > self.not_after.timestamp():
             return False
-        if self.exclusive_bounds:
-            return (low is None or seconds > low) and (high is None or seconds < high)
-        return (low is None or seconds >= low) and (high is None or seconds <= high)
+        bounds = self.reading("range_bounds")
+        low_open = bounds in ("exclusive", "exclusive_start")
+        high_open = bounds in ("exclusive", "exclusive_end")
+        return (low is None or (seconds > low if low_open else seconds >= low)) and (
+            high is None or (seconds < high if high_open else seconds <= high)
+        )
 
     @staticmethod
     def _user_filters(rows: list[dict[str, t.Any]], request: Request) -> list[dict[str, t.Any]]:

@@ -345,7 +345,8 @@ def test_second_run_resumes_from_each_bots_bookmark(sandbox_factory):
 
 
 def test_exclusive_bounds_lose_nothing(sandbox_factory):
-    app = make_app(exclusive_bounds=True)
+    app = make_app()
+    app.variant = {"range_bounds": "exclusive"}
     app.bots.pop("legacy-bot")
     sandbox = sandbox_factory(app)
     run = run_tap(config_for(sandbox.url, app))

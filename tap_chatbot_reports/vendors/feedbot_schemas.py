@@ -284,7 +284,17 @@ def export_schema(export: Export, user_data_columns: t.Mapping[str, str] | None 
 
 
 def row_key(raw: t.Mapping[str, t.Any]) -> str:
-    """A stable content hash of one API row (key order does not matter)."""
+    """A stable content hash of one API row: key order does not matter, and neither does the
+    spelling of its ``timestamp`` (epoch seconds, milliseconds or ISO with any offset name one
+    instant, hashed in its canonical form), so a row keeps its key whichever form the API uses."""
+    when = raw.get("timestamp")
+    if when is not None:
+        try:
+            canonical = normalise_timestamp(when)
+        except (ValueError, TypeError, OverflowError):
+            canonical = None
+        if canonical is not None:
+            raw = {**raw, "timestamp": canonical}
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
