@@ -18,10 +18,12 @@ from sandbox.server import Request, Response, json_response
 
 #: Undocumented points (vendor-apis.md 1.4-1.6) and their readings; the first is the default.
 VARIANTS: dict[str, tuple[str, ...]] = {
-    # `response`: one object, or a list of speech bubbles (each {text, type, wait}).
-    "response_shape": ("object", "list"),
-    # `data`: one object, or a list of the Module's Connections (each {type, fallback, position}).
-    "data_shape": ("object", "list"),
+    # `response`: one object, a list of speech bubbles (each {text, type, wait}), or either
+    # from row to row (`mixed`: a list in rows with an even id).
+    "response_shape": ("object", "list", "mixed"),
+    # `data`: one object, a list of the Module's Connections (each {type, fallback, position}),
+    # or either from row to row (`mixed`, as above).
+    "data_shape": ("object", "list", "mixed"),
     # Order of the rows served, applied before the 500-row cut (so it also decides which rows
     # a capped answer keeps): oldest first, newest first, or no order at all.
     "order": ("oldest_first", "newest_first", "unsorted"),
@@ -251,10 +253,13 @@ class CertainlyApp:
 
     def _shaped(self, stored: dict[str, t.Any]) -> dict[str, t.Any]:
         row = msgspec.json.decode(msgspec.json.encode(stored))  # a deep copy
-        if self.reading("response_shape") == "list":
+        even = row["id"] % 2 == 0
+        shape = self.reading("response_shape")
+        if shape == "list" or (shape == "mixed" and even):
             first = row["response"]
             row["response"] = [first, {"text": "Anything else?", "type": "Choice", "wait": 0}]
-        if self.reading("data_shape") == "list":
+        shape = self.reading("data_shape")
+        if shape == "list" or (shape == "mixed" and even):
             first = row["data"]
             row["data"] = [first, {"type": "global", "fallback": True, "position": 9}]
         spelling = self.reading("timestamp")

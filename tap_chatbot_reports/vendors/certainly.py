@@ -386,21 +386,28 @@ Fetch = t.Callable[[dt.date, dt.date], list[Row]]
 
 
 @dataclass
-class CapOrder:
-    """What capped answers have shown about which rows the API keeps at its cap (one per
-    stream and run). The document says nothing about it (vendor-apis.md 1.5)."""
+class Readings:
+    """What this run's answers have shown about two undocumented points (one per stream and
+    run; vendor-apis.md 1.4 and 1.5). Each starts unknown and is only ever learnt."""
 
-    #: An answer in time order was shown to hold every row of its first days (the API keeps
-    #: the oldest rows): later answers in time order are read on that basis.
-    confirmed: bool = False
-    #: An answer in time order was shown to miss rows of its first days: never rely on order.
-    refuted: bool = False
+    #: A row dated on the ``toDate`` asked for came back: ``toDate`` is inclusive, so requests
+    #: need not ask for the day after their window any more.
+    to_date_inclusive: bool = False
+    #: A capped answer in time order was shown to hold every row of its first days (the API
+    #: keeps the oldest rows): later answers in time order are read on that basis.
+    oldest_kept: bool = False
+    #: A capped answer in time order was shown to miss rows of its first days: never again.
+    oldest_refuted: bool = False
 
-    def record(self, oldest_kept: bool) -> None:
+    @property
+    def trust_order(self) -> bool:
+        return self.oldest_kept and not self.oldest_refuted
+
+    def record_order(self, oldest_kept: bool) -> None:
         if oldest_kept:
-            self.confirmed = True
+            self.oldest_kept = True
         else:
-            self.refuted = True
+            self.oldest_refuted = True
 
 
 def read_capped(
@@ -408,46 +415,58 @@ def read_capped(
     fetch: Fetch,
     cap: int,
     instant_of: t.Callable[[Row], str | None],
-    order: CapOrder,
+    readings: Readings,
 ) -> t.Iterator[WindowResult[Row]]:
-    """Read the days ``[window.start, window.end)`` completely, whatever the API's order.
+    """Read the days ``[window.start, window.end)`` completely, whatever the API's order and
+    whether ``toDate`` is inclusive.
 
-    Every request asks for one day more than its window (``toDate`` = the day after it): with
-    an inclusive ``toDate`` the extra day's rows come too (the caller keeps only rows inside
-    each result's window), with an exclusive one nothing is missing. An answer of ``cap`` rows
-    or more may be cut, and which rows it keeps is not documented:
+    Until a row dated on the ``toDate`` asked for has come back (``toDate`` is then known to be
+    inclusive), a request asks for one day more than its window, ``toDate`` = the day after it:
+    with an exclusive ``toDate`` nothing is then missing, with an inclusive one the extra day's
+    rows come too (the caller keeps only rows inside each result's window). An answer of
+    ``cap`` rows or more may be cut, and which rows it keeps is not documented:
 
     * in time order, from an API shown (once per run, by re-reading its first days) to keep
       the oldest rows: every day before its last row's day is complete, and the next request
       starts at that day (the plan an oracle knowing per-day counts would choose);
     * otherwise (newest first, unsorted, an order not yet shown, or shown not to keep the
-      oldest rows): the window is split in halves, re-read, down to one day;
+      oldest rows): the window is split in halves and each is re-read, down to one day;
     * a day whose rows alone fill the cap cannot be read further: its rows are yielded with
       ``truncated=True`` (the caller warns).
 
     Results come in window order and tile ``window``.
     """
+
+    def get(first: dt.date, last: dt.date) -> tuple[list[Row], list[str | None], list[t.Any]]:
+        rows = fetch(first, last)
+        instants = [instant_of(row) for row in rows]
+        days = [None if i is None else dt.date.fromisoformat(i[:10]) for i in instants]
+        if last in days:
+            readings.to_date_inclusive = True
+        return rows, instants, days
+
     pending = [window]
     while pending:
         current = pending.pop()
         start, end = current.start, current.end
-        rows = fetch(start, end)
+        asked = current.last_day if readings.to_date_inclusive else end
+        rows, instants, days = get(start, asked)
         if len(rows) < cap:
             yield WindowResult(current, rows)
             continue
-        instants = [instant_of(row) for row in rows]
-        days = [None if i is None else dt.date.fromisoformat(i[:10]) for i in instants]
         ascending = (
             None not in instants
             and all(a <= b for a, b in itertools.pairwise(instants))  # type: ignore[operator]
-            and all(start <= d <= end for d in days)  # type: ignore[operator]
+            and all(start <= d <= asked for d in days)  # type: ignore[operator]
         )
         last = days[-1]
         if current.days == 1:
-            if ascending and order.confirmed and not order.refuted and last == end:
+            if asked == start:  # the day alone was asked for and fills the cap
+                yield WindowResult(current, rows, truncated=True)
+            elif ascending and readings.trust_order and last == end:
                 yield WindowResult(current, rows)  # the day's rows all came before the cut
             elif end in days:  # toDate is inclusive (a row of it came): ask for the day alone
-                alone = fetch(start, start)
+                alone, _, _ = get(start, start)
                 yield WindowResult(current, alone, truncated=len(alone) >= cap)
             else:
                 yield WindowResult(current, rows, truncated=True)
@@ -456,25 +475,25 @@ def read_capped(
             yield WindowResult(DayWindow(start, start + ONE_DAY), rows, truncated=True)
             pending.append(DayWindow(start + ONE_DAY, end))
             continue
-        if ascending and not order.refuted:
+        if ascending and not readings.oldest_refuted:
             assert last is not None
             kept = [row for row, day in zip(rows, days, strict=True) if day != last]
-            if not order.confirmed:
+            if not readings.oldest_kept:
                 # Re-read the first days: an API that keeps the oldest rows answers exactly the
                 # rows already held (the check day's own only if toDate is inclusive).
                 check = last - ONE_DAY
                 before = [row for row, day in zip(rows, days, strict=True) if day < check]  # type: ignore[operator]
                 if before:
-                    again = fetch(start, check)
+                    again, _, _ = get(start, check)
                     held = _ids(again)
-                    oldest_kept = len(again) < cap and held <= _ids(kept) and _ids(before) <= held
-                    order.record(oldest_kept)
-                    if not oldest_kept and len(again) < cap:
+                    oldest = len(again) < cap and held <= _ids(kept) and _ids(before) <= held
+                    readings.record_order(oldest)
+                    if not oldest and len(again) < cap:
                         # Not the oldest rows; the re-read itself is complete for its days.
                         yield WindowResult(DayWindow(start, check), again)
                         pending.append(DayWindow(check, end))
                         continue
-            if order.confirmed and not order.refuted:
+            if readings.trust_order:
                 yield WindowResult(DayWindow(start, last), kept)
                 if last < end:
                     pending.append(DayWindow(last, end))
@@ -571,13 +590,13 @@ class CertainlyMessagesStream(VendorStream):
         return extract_rows(self.request_json(request, context))
 
     @property
-    def cap_order(self) -> CapOrder:
-        """What this run's capped answers showed about the API's order (see ``read_capped``)."""
-        return t.cast("CapOrder", self.__dict__.setdefault("_cap_order", CapOrder()))
+    def readings(self) -> Readings:
+        """What this run's answers showed of the undocumented points (see ``read_capped``)."""
+        return t.cast("Readings", self.__dict__.setdefault("_readings", Readings()))
 
     def plan_lanes(self, context: Context | None) -> t.Iterable[tuple[object, Lane[t.Any]]]:
-        """One lane per window of at most ``window_days`` (and at most 14) days of records,
-        each request asking for the day after too; a lane re-reads capped answers."""
+        """One lane per window of at most ``window_days`` (and at most 14) days of records (a
+        request may ask for the day after too); a lane re-reads capped answers."""
         assert context is not None
         days = min(int(self.settings.get("window_days") or MAX_WINDOW_DAYS), MAX_RECORD_DAYS)
         # Dates are day-granular: start from the bookmark's (or start_date's) whole day.
@@ -602,7 +621,7 @@ class CertainlyMessagesStream(VendorStream):
             def shape(row: t.Any) -> dict[str, t.Any]:
                 return conform(normalise_message(row, bot_id, report_type))  # type: ignore[no-any-return]
 
-            for result in read_capped(window, fetch, ROW_CAP, row_instant, self.cap_order):
+            for result in read_capped(window, fetch, ROW_CAP, row_instant, self.readings):
                 # Only the rows of the result's own days: the day after (asked for in case
                 # toDate is exclusive) belongs to the next result.
                 records = _shaped_within(
