@@ -33,7 +33,12 @@ from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest
 
 from tap_chatbot_reports.errors import TapError
-from tap_chatbot_reports.fastpath import Conformer, compile_conformer, plain_sdk_path
+from tap_chatbot_reports.fastpath import (
+    Conformer,
+    compile_stream_conformer,
+    drop_undeclared,
+    plain_sdk_path,
+)
 from tap_chatbot_reports.prefetch import Lane, PartitionPipeline
 from tap_chatbot_reports.progress import StreamProgress
 from tap_chatbot_reports.recordloop import PendingBookmark, block_writer, sync_records
@@ -483,8 +488,11 @@ class VendorStream(RESTStream[t.Any]):
     def _compiled_conformer(self) -> Conformer:
         conform = self.__dict__.get("_conformer")
         if conform is None:  # two lanes may compile it at once: either result is the same
-            conform = self.__dict__["_conformer"] = compile_conformer(
-                self.schema, self._warn_unmapped, coerce_booleans=not self.checks_types
+            conform = self.__dict__["_conformer"] = compile_stream_conformer(
+                self.schema,
+                self.effective_schema,  # a given catalog's schema is the contract
+                self._warn_unmapped,
+                coerce_booleans=not self.checks_types,
             )
         return t.cast("Conformer", conform)
 
@@ -525,6 +533,7 @@ class VendorStream(RESTStream[t.Any]):
             cached = self.__dict__["_mask_all_selected"] = (mask, all(mask.values()))
         if not cached[1]:
             pop_deselected_record_properties(record, self.schema, mask)
+        drop_undeclared(record, self.effective_schema)  # partition keys the SDK loop added
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:

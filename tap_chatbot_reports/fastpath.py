@@ -8,7 +8,8 @@ result is reached with:
 * a conformer compiled once per stream from its schema, doing exactly what the SDK's recursive
   conformance does to JSON-native values (drop properties the schema does not declare, turn
   numbers in boolean-only properties into booleans), plus our JSON-text rule for properties of
-  undocumented type; the SDK's own conformance is then switched off;
+  undocumented type; the SDK's own conformance is then switched off. As on the SDK's path, a
+  supplied catalog's schema is the one records are conformed to (``compile_stream_conformer``);
 * ``msgspec`` encoding of messages, with stdout flushed at each STATE message (and at exit)
   instead of after every record: a STATE line is never written before the records it covers.
 
@@ -31,7 +32,7 @@ from singer_sdk.helpers._state import StateWriter
 from singer_sdk.helpers._typing import is_object_type, is_uniform_list
 from singer_sdk.singerlib import SingerMessageType
 
-from tap_chatbot_reports.schema_types import to_json_text
+from tap_chatbot_reports.schema_types import apply_json_text, json_text_paths, to_json_text
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import TapState
@@ -146,8 +147,14 @@ def _has_properties(schema: dict[str, t.Any]) -> bool:
 class _Source:
     """Python source of one conformer, built from a schema (see ``compile_conformer``)."""
 
-    def __init__(self, on_unmapped: t.Callable[[str], None], coerce_booleans: bool = True) -> None:
+    def __init__(
+        self,
+        on_unmapped: t.Callable[[str], None],
+        coerce_booleans: bool = True,
+        json_text: bool = True,
+    ) -> None:
         self.coerce_booleans = coerce_booleans
+        self.json_text = json_text
         self.lines = ["def conform(v0):"]
         self.names: dict[str, t.Any] = {
             "_json": to_json_text,
@@ -172,7 +179,7 @@ class _Source:
         child = f"v{depth + 1}"
         for name, prop in properties.items():
             key = repr(name)
-            if _is_json_text(prop):
+            if self.json_text and _is_json_text(prop):
                 self.add(depth, f"{child} = {var}.get({key})")
                 self.add(depth, f"if {child} is not None and {child}.__class__ is not str:")
                 self.add(depth + 1, f"{var}[{key}] = _json({child})")
@@ -187,7 +194,11 @@ class _Source:
                 self.array(var, key, prop["items"], f"{path}{name}", depth)
             elif _exclusive_boolean(prop) and self.coerce_booleans:
                 self.add(depth, f"{child} = {var}.get({key})")
-                self.add(depth, f"if {child} is not None and {child}.__class__ is not bool:")
+                # As the SDK: a float is left as it is (its check for floats comes first).
+                kind = f"{child}.__class__"
+                self.add(
+                    depth, f"if {child} is not None and {kind} is not bool and {kind} is not float:"
+                )
                 self.add(depth + 1, f"{var}[{key}] = {child} != 0")
 
     def array(self, var: str, key: str, items: dict[str, t.Any], path: str, depth: int) -> None:
@@ -202,14 +213,14 @@ class _Source:
             self.object(item, items, f"{path}.", depth + 3)
             if len(self.lines) == mark:
                 del self.lines[body:]
-        elif _is_json_text(items):
+        elif self.json_text and _is_json_text(items):
             self.add(depth, f"{child} = {var}.get({key})")
             self.add(depth, f"if {child}.__class__ is list:")
             self.add(depth + 1, f"{var}[{key}] = [_json(x) for x in {child}]")
         elif _exclusive_boolean(items) and self.coerce_booleans:
             self.add(depth, f"{child} = {var}.get({key})")
             self.add(depth, f"if {child}.__class__ is list:")
-            coerce = "x if x is None or x.__class__ is bool else x != 0"
+            coerce = "x if x is None or x.__class__ is bool or x.__class__ is float else x != 0"
             self.add(depth + 1, f"{var}[{key}] = [{coerce} for x in {child}]")
 
 
@@ -226,6 +237,7 @@ def compile_conformer(
     schema: dict[str, t.Any],
     on_unmapped: t.Callable[[str], None],
     coerce_booleans: bool = True,
+    json_text: bool = True,
 ) -> Conformer:
     """A function doing to one JSON-native record (in place) what the SDK's recursive type
     conformance does, plus JSON text for properties of undocumented type.
@@ -233,17 +245,65 @@ def compile_conformer(
     ``coerce_booleans=False`` leaves out the SDK's number-to-boolean conversion, for streams
     whose records were already checked to hold booleans (or null) where the schema says boolean
     (a number there stopped the run with a clear error before reaching the conformer).
+    ``json_text=False`` leaves out the JSON-text rule (exactly the SDK's conformance).
 
     The SDK walks the schema generically for every record; here the walk is unrolled once into
     straight-line Python (compiled with ``exec``, like ``dataclasses`` does), so a record costs a
     few dictionary lookups per declared property.
     """
-    source = _Source(on_unmapped, coerce_booleans)
+    source = _Source(on_unmapped, coerce_booleans, json_text)
     source.object("v0", schema, "", 1)
     source.add(1, "return v0")
     namespace = dict(source.names)
     exec("\n".join(source.lines), namespace)  # noqa: S102 - source built above from a schema
     return t.cast("Conformer", namespace["conform"])
+
+
+def compile_stream_conformer(
+    schema: dict[str, t.Any],
+    catalog_schema: dict[str, t.Any] | None,
+    on_unmapped: t.Callable[[str], None],
+    coerce_booleans: bool = True,
+) -> Conformer:
+    """What the plain SDK path does to a stream's record, when a catalog may have been given:
+    the JSON-text rule of the stream's own ``schema`` (``post_process``), then the SDK's type
+    conformance to the *catalog's* schema (``Stream.effective_schema``): properties the
+    catalog does not declare are dropped, booleans follow the catalog.
+
+    When the catalog's schema is the stream's own (discovery's catalog, as Meltano passes it),
+    this is the one-pass ``compile_conformer``. Otherwise two passes: JSON text at the own
+    schema's paths, then a conformer compiled from the catalog's schema without the JSON-text
+    rule and with the boolean coercion (the stream's own type checks say nothing about types
+    the catalog changed). Other types are left as they are, as the SDK leaves them: a string
+    stays a string where the catalog says integer (a validating target then says so).
+    """
+    if catalog_schema is None or catalog_schema == schema:
+        return compile_conformer(schema, on_unmapped, coerce_booleans)
+    paths = json_text_paths(schema)
+    conform = compile_conformer(catalog_schema, on_unmapped, coerce_booleans=True, json_text=False)
+
+    def conform_to_catalog(record: t.Any) -> t.Any:
+        for path in paths:
+            apply_json_text(record, path)
+        return conform(record)
+
+    return conform_to_catalog
+
+
+def declares(schema: dict[str, t.Any], name: str) -> bool:
+    """True when the SDK's conformance to ``schema`` keeps a top-level property ``name``."""
+    return name in (schema.get("properties") or {}) or bool(schema.get("additionalProperties"))
+
+
+def drop_undeclared(record: dict[str, t.Any], schema: dict[str, t.Any]) -> None:
+    """Drop (in place) the top-level keys the SDK's conformance to ``schema`` would drop: the
+    partition keys the SDK's loop adds to a record after ``post_process`` conformed it (the
+    SDK adds them before its conformance, so a catalog without them drops them)."""
+    if schema.get("additionalProperties"):
+        return
+    properties = schema.get("properties") or {}
+    for key in [key for key in record if key not in properties]:
+        del record[key]
 
 
 _SCALAR_TESTS = {

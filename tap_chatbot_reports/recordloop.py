@@ -31,7 +31,7 @@ from singer_sdk.contrib.msgspec import encoder as _ENCODER
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.mapper import SameRecordTransform
 
-from tap_chatbot_reports.fastpath import BufferedMsgSpecWriter
+from tap_chatbot_reports.fastpath import BufferedMsgSpecWriter, declares
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -142,7 +142,13 @@ def sync_records(
             current = element or None
             state_context = stream._get_state_partition_context(current)
             stream._write_starting_replication_value(current)
-            extra = list((state_context or {}).items())
+            # Partition keys the record lacks, as the SDK adds them, unless the (catalog's)
+            # schema drops them: the SDK adds them before its conformance.
+            extra = [
+                (name, value)
+                for name, value in (state_context or {}).items()
+                if declares(stream.effective_schema, name)
+            ]
             version = stream._stream_version
             if version is not None:
                 message["version"] = version

@@ -346,7 +346,7 @@ def test_stream_maps_flattening_and_deselected_properties_work_on_the_fast_path(
     for record in records:
         assert "message" not in record  # removed by the map
         assert record["bot_upper"] == "BOT-A"  # added by the map
-        assert "response__text" in record and "response" not in record  # flattened
+        assert "bot_module__id" in record and "bot_module" not in record  # flattened
         assert "is_test" not in record  # deselected
     assert not same_json(records, plain.records("certainly_messages"))
     assert bookmarks(fast) == bookmarks(plain)

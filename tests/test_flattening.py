@@ -215,6 +215,7 @@ def test_flattened_output_loads_through_an_sdk_target(sandbox_factory):
 
 _NAMES = st.sampled_from(["a", "b", "c", "d"])
 _SCALARS = st.sampled_from(["string", "integer", "number", "boolean"])
+_ANY_TYPE = ["object", "array", "string", "number", "boolean", "null"]
 
 
 def _scalar_schema(kind: str, nullable: bool) -> dict[str, t.Any]:
@@ -233,8 +234,15 @@ def object_schemas(draw: st.DrawFn, depth: int = 0) -> dict[str, t.Any]:
     for name in names:
         nullable = draw(st.booleans())
         kind = draw(
-            st.sampled_from(["scalar", "object", "free", "array"] if depth < 3 else ["scalar"])
+            st.sampled_from(
+                ["scalar", "untyped", "object", "free", "array"]
+                if depth < 3
+                else ["scalar", "untyped"]
+            )
         )
+        if kind == "untyped":  # any JSON value, as Certainly's undocumented fields
+            properties[name] = {"description": "any", "anyOf": [{"type": _ANY_TYPE}]}
+            continue
         if kind == "scalar":
             properties[name] = _scalar_schema(draw(_SCALARS), nullable)
         elif kind == "object":
@@ -265,6 +273,8 @@ _FREE_VALUES = st.recursive(
 
 @st.composite
 def records_of(draw: st.DrawFn, schema: dict[str, t.Any]) -> t.Any:
+    if "anyOf" in schema:
+        return draw(_FREE_VALUES | st.booleans() | st.floats(allow_nan=False, allow_infinity=False))
     kinds = schema.get("type")
     kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
     if "null" in kinds and draw(st.booleans()):
