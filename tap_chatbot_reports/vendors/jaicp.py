@@ -29,6 +29,7 @@ from singer_sdk.streams.rest import HTTPRequest
 from tap_chatbot_reports.checks import list_problems
 from tap_chatbot_reports.client import VendorStream, describe_context
 from tap_chatbot_reports.errors import TapError
+from tap_chatbot_reports.fastpath import compile_shape_check
 from tap_chatbot_reports.prefetch import Lane
 from tap_chatbot_reports.timeparse import format_timestamp, normalise_timestamp, parse_timestamp
 from tap_chatbot_reports.vendors import Vendor
@@ -230,6 +231,8 @@ class JAICPWindowedStream(JAICPStream):
     spec: t.ClassVar[WindowedSpec]
     is_sorted = True
     default_concurrency = DEFAULT_CONCURRENCY
+    #: Every row is checked against the spec's types (``window_records``).
+    checks_types = True
     #: Rows one filter range may hold before it is split (bounds memory per range in flight).
     max_window_rows: int = MAX_WINDOW_ROWS
     #: Shortest range a dense one is split into; a denser minute is read whole, with a warning.
@@ -244,6 +247,8 @@ class JAICPWindowedStream(JAICPStream):
         self._normalise = compile_normaliser(
             self.schema, self.spec.time_fields, self.spec.id_fields
         )
+        documented = [name for name in self.schema["properties"] if name != "extra_fields"]
+        self._check_shape = compile_shape_check(self.schema, documented)
         self._capped_page_size: int | None = None
 
     @property
@@ -385,6 +390,7 @@ class JAICPWindowedStream(JAICPStream):
         primary_keys = self.spec.primary_keys
         key = self.spec.replication_key
         has_bot = "botId" in primary_keys
+        check_shape = self._check_shape
         records: list[dict[str, t.Any]] = []
         append = records.append
         outside = 0
@@ -398,6 +404,12 @@ class JAICPWindowedStream(JAICPStream):
             value = record.get(key)
             if not isinstance(value, str):
                 raise TapError(f"{where}: a row has no {key}")
+            problem = check_shape(record)
+            if problem is not None:
+                raise TapError(
+                    f"{where}: a row does not have the spec's types: {problem} (row "
+                    f"{self.row_key(record)[0]!r}); the JAICP OpenAPI spec documents this type"
+                )
             if not lower <= value < upper:
                 # Rows between the bounds asked for and the window (an inclusive reading of
                 # from/to, see request_range) are the neighbouring windows'.

@@ -1,9 +1,14 @@
 """JAICP Reporter API record schemas, written by hand from the official OpenAPI DTOs.
 
 Source: shared/vendor-specs/jaicp/reporter-api.yml (v1); the legacy spec defines the same DTOs.
-Every property of each DTO is kept, nested objects stay nested. Date-times are normalised by the
-tap to fixed-width ISO-8601 UTC. ``ObjectNode`` fields keep every key; ``JsonNode`` may be any JSON.
-Top-level keys the spec does not define are kept in ``extra_fields``.
+The spec types every property, so these types are documented and the windowed streams enforce
+them (a row of another shape stops the vendor with one line naming the field). Every property of
+each DTO is kept, nested objects stay nested. Date-times are normalised by the tap to fixed-width
+ISO-8601 UTC. ``ObjectNode`` fields (spec: ``type: object``) keep every key; ``JsonNode`` is a
+stub typed ``object`` in the spec but may be any JSON (Jackson's JsonNode), so it is kept as JSON
+text whatever its form. Keys the spec does not define are kept: at the top level in
+``extra_fields``, inside a nested DTO (``client``, ``nlpInfo``, labels...) in place
+(``additionalProperties``).
 """
 
 from __future__ import annotations
@@ -16,39 +21,48 @@ from tap_chatbot_reports.schema_types import JSON_ANY
 
 #: ObjectNode in the spec: a JSON object with keys that are not known in advance.
 _OBJECT_NODE = th.ObjectType()
+
+
+def _dto(*properties: th.Property[t.Any]) -> th.ObjectType:
+    """A nested DTO: its documented properties, and any key the spec does not define kept
+    (singer-sdk 0.54 writes ``additionalProperties: true`` for nested objects by default; it is
+    said here so that a change of that default cannot drop undocumented keys)."""
+    return th.ObjectType(*properties, additional_properties=True)
+
+
 _EXTRA = th.Property(
     "extra_fields",
     th.ObjectType(),
     description="Top-level fields the API returned that the spec does not define (kept whole).",
 )
 
-CLIENT_INFO = th.ObjectType(
+CLIENT_INFO = _dto(
     th.Property("id", th.StringType, required=True),
     th.Property("firstName", th.StringType),
     th.Property("lastName", th.StringType),
     th.Property("username", th.StringType),
 )
 
-MESSAGE_LABEL_GROUP = th.ObjectType(
+MESSAGE_LABEL_GROUP = _dto(
     th.Property("id", th.IntegerType),
     th.Property("name", th.StringType, required=True),
     th.Property("priority", th.IntegerType),
 )
 
-SESSION_LABEL = th.ObjectType(
+SESSION_LABEL = _dto(
     th.Property("id", th.IntegerType, required=True),
     th.Property("name", th.StringType, required=True),
     th.Property("priority", th.IntegerType, required=True),
 )
 
-MESSAGE_LABEL = th.ObjectType(
+MESSAGE_LABEL = _dto(
     th.Property("id", th.IntegerType, required=True),
     th.Property("name", th.StringType, required=True),
     th.Property("priority", th.IntegerType, required=True),
     th.Property("group", MESSAGE_LABEL_GROUP, required=True),
 )
 
-OPERATOR_INFO = th.ObjectType(
+OPERATOR_INFO = _dto(
     th.Property("id", th.StringType, required=True),
     th.Property("firstName", th.StringType),
     th.Property("lastName", th.StringType),
@@ -56,7 +70,7 @@ OPERATOR_INFO = th.ObjectType(
     th.Property("channelType", th.StringType),
 )
 
-NLP_INFO = th.ObjectType(
+NLP_INFO = _dto(
     th.Property("nlpState", th.StringType),
     th.Property("nlpClass", th.StringType),
     th.Property("fromState", th.StringType),
@@ -171,7 +185,7 @@ EXPERIMENT_SCHEMA = th.PropertiesList(
     th.Property(
         "branches",
         th.ArrayType(
-            th.ObjectType(
+            _dto(
                 th.Property("key", th.StringType, required=True),
                 th.Property("description", th.StringType),
             )
