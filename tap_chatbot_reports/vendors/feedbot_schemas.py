@@ -1,9 +1,14 @@
 """Feedbot exports as data: the export table, field types, value coercion and record shaping.
 
 Everything here is pure (no I/O). Field names are the documented ones (shared/vendor-apis.md 4.4);
-their JSON types are not published, so the types below are assumptions: a value that does not fit
-its column's type is never dropped, it is kept whole in the record's catch-all object column
-(``extra_fields`` for logs, ``storages`` for user data) and the column is left null.
+Feedbot documents no JSON type at all, so the column types below are assumptions and none is
+enforced: every field is accepted in any JSON form and kept whole. A value of the column's type
+goes in the column; a value converted without loss of meaning (``"12"`` for an integer) goes in
+the column converted *and* as it came in the record's catch-all object column (``extra_fields``
+for logs, ``storages`` for user data); a value that does not fit is kept there whole and the
+column is left null. The one exception is ``timestamp``, the replication key, which is emitted
+as its instant in one canonical form. Undocumented fields (and every storage not declared as a
+column) are kept whole in the catch-all.
 """
 
 from __future__ import annotations
@@ -265,7 +270,8 @@ def export_schema(export: Export, user_data_columns: t.Mapping[str, str] | None 
                 "storages",
                 th.ObjectType(),
                 description="Every storage not declared in feedbot.user_data_columns, and the "
-                "raw value of a declared one that did not fit its type.",
+                "value as it came of a declared one that did not fit its type or was converted "
+                "to it.",
             )
         )
     else:
@@ -273,8 +279,8 @@ def export_schema(export: Export, user_data_columns: t.Mapping[str, str] | None 
             th.Property(
                 "extra_fields",
                 th.ObjectType(),
-                description="Undocumented fields the API returned, and the raw value of a "
-                "documented one that did not fit its type.",
+                description="Undocumented fields the API returned, and the value as it came "
+                "of a documented one that did not fit its column type or was converted to it.",
             )
         )
     return th.PropertiesList(*properties).to_dict()
@@ -297,6 +303,11 @@ def row_key(raw: t.Mapping[str, t.Any]) -> str:
             raw = {**raw, "timestamp": canonical}
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _same_json(a: t.Any, b: t.Any) -> bool:
+    """True when ``a`` and ``b`` are the same JSON value (``1`` is not ``true`` or ``1.0``)."""
+    return a.__class__ is b.__class__ and a == b
 
 
 @dataclass
@@ -338,6 +349,8 @@ def shape_row(
             rest[key] = value
         else:
             record[key] = converted
+            if key != "timestamp" and kind != "json" and not _same_json(converted, value):
+                rest[key] = value  # converted: the value as it came is kept too
     if export.user_data:
         record["storages"] = rest
         if record.get("userId") in (None, ""):
