@@ -8,6 +8,7 @@ import typing as t
 
 import msgspec
 from singer_sdk import typing as th
+from singer_sdk.helpers._flattening import flatten_key
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
 from singer_sdk.singerlib import Catalog
 
@@ -119,10 +120,38 @@ def flattened_schema(stream_map: StreamMap, schema: dict[str, t.Any]) -> dict[st
     objects without declared properties are JSON text columns, ``required`` names only
     properties the flattened schema has."""
     flat = stream_map.flatten_schema(_free_objects_as_leaves(schema))
+    options = stream_map.flattening_options
+    if options is not None and isinstance(flat.get("properties"), dict):
+        # The SDK makes a property without a JSON type a string column (or drops it when its
+        # anyOf comes first), while its record values stay numbers, booleans...: keep it
+        # without a type, as in the unflattened schema.
+        flat["properties"].update(_untyped_leaves(schema, options))
     if "required" in flat:
         names = flat.get("properties") or {}
         flat["required"] = [name for name in flat["required"] if name in names]
     return flat
+
+
+def _untyped_leaves(
+    schema: dict[str, t.Any],
+    options: t.Any,
+    parents: tuple[str, ...] = (),
+    level: int = 0,
+) -> dict[str, dict[str, t.Any]]:
+    """Flattened name -> schema of every property without a ``type`` (any JSON value) that the
+    SDK's flattening with ``options`` (separator, depth, key length) makes a column."""
+    found: dict[str, dict[str, t.Any]] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        if "type" not in prop:
+            key = flatten_key(
+                name, list(parents), options.separator, max_key_length=options.max_key_length
+            )
+            found[key] = dict(prop)
+        elif "object" in prop["type"] and prop.get("properties") and level < options.max_level:
+            found.update(_untyped_leaves(prop, options, (*parents, name), level + 1))
+    return found
 
 
 def _free_objects_as_leaves(schema: dict[str, t.Any]) -> dict[str, t.Any]:
