@@ -17,6 +17,7 @@ import random
 import re
 import typing as t
 
+import jsonschema
 import pytest
 import requests
 from hypothesis import given, settings
@@ -24,11 +25,11 @@ from hypothesis import strategies as st
 
 from sandbox.certainly import VARIANTS, CertainlyApp, generate_messages
 from tap_chatbot_reports.fastpath import PLAIN_SDK_ENV
+from tap_chatbot_reports.schema_types import to_json_text
 from tap_chatbot_reports.timeparse import canonical_instant
 from tap_chatbot_reports.vendors.certainly import (
     MAX_RECORD_DAYS,
     MESSAGE_SCHEMA,
-    UNTYPED,
     Readings,
     read_capped,
     row_instant,
@@ -224,13 +225,12 @@ def test_every_message_is_emitted_exactly_once_under_each_reading(sandbox_factor
     assert not [line for line in run.stderr.splitlines() if "WARNING" in line and "cap" in line]
     # The burst forced capped answers (re-read until nothing was cut).
     assert any(total >= 500 for bot, _, _, total in app.calls if bot == "bot-burst")
-    # Undocumented types are kept as they came; timestamps are the stored instants, in UTC.
+    # Undocumented types are kept whole (as JSON text); timestamps are the stored instants, UTC.
     truth_rows = stored(app)
     for record in run.records("certainly_messages"):
         row = app._shaped(truth_rows[record["id"]])
-        assert record["response"] == row["response"]
-        assert record["data"] == row["data"]
-        assert record["through_bot_modules"] == row["through_bot_modules"]
+        for field in ("response", "data", "through_bot_modules"):
+            assert json.loads(record[field]) == row[field], field
         assert record["timestamp"] == canonical_instant(row["timestamp"])
     # A request never spans more than the 15 days the API allows.
     for request in sandbox.requests_for("certainly"):
@@ -296,14 +296,22 @@ def test_fast_and_plain_sdk_paths_emit_the_same_messages_for_every_shape(sandbox
     schemas = [[m for m in run.messages if m["type"] == "SCHEMA"] for run in runs]
     assert schemas[0] == schemas[1]
     assert state_values(fast) == state_values(plain)
-    kinds = {type(r["response"]).__name__ for r in fast.records()}
+    # Every record is valid against the SCHEMA sent (what an SDK target checks).
+    validator = jsonschema.Draft202012Validator(schemas[0][0]["schema"])
+    for record in fast.records():
+        assert not list(validator.iter_errors(record)), record["id"]
+    kinds = {type(json.loads(r["response"])).__name__ for r in fast.records()}
     want = {"object": {"dict"}, "list": {"list"}, "mixed": {"list", "dict"}}
     assert kinds == want[variant.get("response_shape", "object")]
 
 
+def _untyped(prop: dict[str, t.Any]) -> bool:
+    return prop.get("contentMediaType") == "application/json"
+
+
 def test_the_schema_types_only_what_the_document_types():
     properties = MESSAGE_SCHEMA["properties"]
-    untyped = {name for name, prop in properties.items() if prop.get("anyOf") == UNTYPED["anyOf"]}
+    untyped = {name for name, prop in properties.items() if _untyped(prop)}
     assert untyped == {
         "message",
         "response",
@@ -319,18 +327,21 @@ def test_the_schema_types_only_what_the_document_types():
         "skip_user_input",
         "skip_global_connection_evaluation",
     }
-    assert module["priority"]["anyOf"] == module["is_global"]["anyOf"] == UNTYPED["anyOf"]
-
-    # No bare "null" appended to an anyOf (singer_sdk.typing's Property would add one).
-    def any_ofs(node: t.Any) -> t.Iterator[list[t.Any]]:
-        if isinstance(node, dict):
-            if "anyOf" in node:
-                yield node["anyOf"]
-            for value in node.values():
-                yield from any_ofs(value)
-
-    found = list(any_ofs(MESSAGE_SCHEMA))
-    assert len(found) >= 10 and all(isinstance(i, dict) for items in found for i in items)
+    assert {n for n, p in module.items() if _untyped(p)} == {
+        "name",
+        "type",
+        "instruction",
+        "error_instruction",
+        "is_global",
+        "priority",
+        "group",
+    }
+    kpi = module["kpis"]["items"]["properties"]
+    assert {n for n, p in kpi.items() if _untyped(p)} == {"label", "colour"}
+    user = properties["botuser"]["properties"]
+    web = user["botuser_meta"]["properties"]["web"]["properties"]
+    assert _untyped(user["created_date"]) and all(_untyped(p) for p in web.values())
+    jsonschema.Draft202012Validator.check_schema(MESSAGE_SCHEMA)
 
 
 def test_any_json_value_of_an_untyped_field_is_kept_whole(sandbox_factory):
@@ -350,8 +361,12 @@ def test_any_json_value_of_an_untyped_field_is_kept_whole(sandbox_factory):
         if record is None:
             continue
         for field in ("response", "data", "message"):
-            assert not same_json(record[field], row[field]), (field, record[field], row[field])
-        assert not same_json(record["bot_module"]["priority"], row["bot_module"]["priority"])
+            value = row[field]
+            # Kept whole: a string as it is, anything else as its JSON text.
+            assert record[field] == to_json_text(value), (field, record[field], value)
+            if value is not None and not isinstance(value, str):
+                assert not same_json(json.loads(record[field]), value)
+        assert record["bot_module"]["priority"] == to_json_text(row["bot_module"]["priority"])
         assert record["bot_module"]["canvas_position"] == {"x": 3}
     assert len(by_id) == sum(1 for r in rows if str(START) <= r["timestamp"][:10] < str(END))
 
@@ -514,14 +529,3 @@ def test_toDate_is_learnt_inclusive_from_a_row_of_that_day():
         assert calls[0] == (DAY0, DAY0 + dt.timedelta(days=14))
         second = DAY0 + dt.timedelta(days=14)
         assert calls[1] == (second, second + dt.timedelta(days=13 if inclusive else 14))
-
-
-def test_json_payloads_round_trip_unchanged():
-    """The untyped schema is valid JSON Schema accepting every JSON value."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator({"type": "object", "properties": {"v": UNTYPED}})
-    for value in ({"a": 1}, [1, "x"], "s", 1, 1.5, True, None):
-        assert not list(validator.iter_errors({"v": value})), value
-    jsonschema.Draft202012Validator.check_schema(MESSAGE_SCHEMA)
-    assert json.loads(json.dumps(MESSAGE_SCHEMA)) == MESSAGE_SCHEMA

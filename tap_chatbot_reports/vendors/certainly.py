@@ -2,10 +2,10 @@
 
 Contract: shared/vendor-apis.md section 1. What is an assumption here (flagged in the README):
 the default path under the API root, a JSON array as the response, dates being UTC days and
-``(bot_id, id)`` as the primary key. Not assumed: whether ``toDate`` is inclusive (every request
-asks for one day more and keeps only its window's rows), which rows a capped answer holds and in
-what order (see ``read_capped``), and the JSON type of any field the document does not type
-(kept as it comes, see ``UNTYPED``).
+``(bot_id, id)`` as the primary key. Not assumed: whether ``toDate`` is inclusive (a request asks
+for one day more until a row of its ``toDate`` shows it is, and keeps only its window's rows),
+which rows a capped answer holds and in what order (see ``read_capped``), and the JSON type of any
+field the document does not type (kept whole as JSON text, see ``_ANY``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tap_chatbot_reports.errors import TapError
 from tap_chatbot_reports.fastpath import compile_shape_check
 from tap_chatbot_reports.prefetch import Lane
 from tap_chatbot_reports.recordloop import EncodedPage
-from tap_chatbot_reports.schema_types import to_json_text
+from tap_chatbot_reports.schema_types import JSON_ANY, to_json_text
 from tap_chatbot_reports.timeparse import normalise_timestamp
 from tap_chatbot_reports.vendors import Vendor
 from tap_chatbot_reports.windows import (
@@ -102,19 +102,14 @@ SETTINGS = th.ObjectType(
     ),
 )
 
-#: The schema of a value whose JSON type the document does not give: any JSON value, kept as it
-#: comes. Spelled so that both loaders in meltano.yml keep every form: meltanolabs-target-postgres
-#: 0.8.1 maps the type union to ``jsonb`` (an object stays an object, a string a JSON string);
-#: target-duckdb 0.8.0 takes the first ``anyOf`` entry and, finding no single type there, makes
-#: a ``VARCHAR`` column (objects and lists as JSON text). ``{}`` would be simpler, but
-#: target-duckdb drops a property without ``type``/``anyOf`` from the table (silently), and a
-#: plain type union is a DuckDB ``JSON`` column that refuses a bare string.
-UNTYPED: dict[str, t.Any] = {
-    "anyOf": [{"type": ["object", "array", "string", "number", "boolean", "null"]}]
-}
-#: Marks a property as UNTYPED while the schema is built with singer_sdk.typing (whose
-#: ``Property`` would append a bare ``"null"`` to an ``anyOf``); see ``_untyped``.
-_ANY = th.CustomType({"x-untyped": True})
+#: A value whose JSON type the document does not give: any JSON value, kept whole as compact
+#: JSON text (a string stays as it is; see ``schema_types.JSON_ANY``). A schema without a type
+#: was tried and refused by the loaders in meltano.yml: target-duckdb 0.8.0 drops a property
+#: with ``{}`` from the table (silently), makes an ``anyOf`` led by an object type a DuckDB
+#: ``JSON`` column that refuses a bare string, and fails on any scalar when the ``anyOf`` is led
+#: by a type union; meltanolabs-target-postgres 0.8.1 makes an ``anyOf`` led by ``string`` a
+#: ``text`` column that refuses an object. JSON text loads in both, in every form.
+_ANY = JSON_ANY
 #: Ids: emitted as strings (their JSON type is not documented; see ``_as_id``).
 _ID = th.StringType
 _KPI = th.ObjectType(
@@ -151,91 +146,74 @@ _ID_FIELDS = (
     "through_connection_id",
     "id_message_evaluate",
 )
-_KEPT = "Kept as the API sends it (its JSON type is not documented)."
-
-
-def _untyped(node: t.Any) -> t.Any:
-    """``node`` with every property marked ``_ANY`` replaced by UNTYPED (description kept)."""
-    if isinstance(node, dict):
-        if node.get("x-untyped") is True:
-            rest = {k: v for k, v in node.items() if k != "x-untyped"}
-            return {**UNTYPED, "description": _KEPT, **rest}
-        return {key: _untyped(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_untyped(item) for item in node]
-    return node
-
-
 #: Typed from the document (vendor-apis.md 1.6 and the seed page): the booleans the document
 #: defines by true/false, the timestamp (parsed, emitted in UTC), the objects the document gives
 #: members for (``bot_module``, ``botuser`` and its ``botuser_meta.web``) and the list of KPI tags;
-#: ids are strings (the tap's choice). Everything else is UNTYPED: ``response`` and ``data`` above
-#: all (an object or a list of bubbles / Connections are both plausible readings).
-MESSAGE_SCHEMA = _untyped(
-    th.PropertiesList(
-        th.Property("bot_id", th.StringType, required=True, description="Partition: the bot id."),
-        th.Property("report_type", th.IntegerType, description="reportId the row was read with."),
-        th.Property("id", _ID, required=True),
-        th.Property("timestamp", th.DateTimeType, description="Normalised to ISO-8601 UTC."),
-        th.Property("message", _ANY),
-        th.Property("response", _ANY),
-        th.Property("conversation_id", _ID),
-        th.Property("through_bot_modules", _ANY),
-        th.Property("bot_module_id", _ID),
-        th.Property("is_test", th.BooleanType),
-        th.Property("external_agent", _ID),
-        th.Property("through_connection_id", _ID),
-        th.Property("is_global_module_match", _ANY),
-        th.Property("is_deleted", th.BooleanType),
-        th.Property("id_message_evaluate", _ID),
-        th.Property("data", _ANY),
-        th.Property("user_message_empty", th.BooleanType),
-        th.Property("bot_response_empty", th.BooleanType),
-        th.Property(
-            "bot_module",
-            th.ObjectType(
-                th.Property("id", _ID),
-                th.Property("name", _ANY),
-                th.Property("type", _ANY),
-                th.Property("instruction", _ANY),
-                th.Property("error_instruction", _ANY),
-                th.Property("is_global", _ANY),
-                th.Property("priority", _ANY),
-                th.Property("is_starting", th.BooleanType),
-                th.Property("fallback_module_id", _ID),
-                th.Property("skip_user_input", th.BooleanType),
-                th.Property("skip_global_connection_evaluation", th.BooleanType),
-                th.Property("group", _ANY),
-                th.Property("kpis", th.ArrayType(_KPI)),
-            ),
+#: ids are strings (the tap's choice). Everything else is kept as it comes (``_ANY``): ``response``
+#: and ``data`` above all (an object or a list of bubbles / Connections are both plausible).
+MESSAGE_SCHEMA = th.PropertiesList(
+    th.Property("bot_id", th.StringType, required=True, description="Partition: the bot id."),
+    th.Property("report_type", th.IntegerType, description="reportId the row was read with."),
+    th.Property("id", _ID, required=True),
+    th.Property("timestamp", th.DateTimeType, description="Normalised to ISO-8601 UTC."),
+    th.Property("message", _ANY),
+    th.Property("response", _ANY),
+    th.Property("conversation_id", _ID),
+    th.Property("through_bot_modules", _ANY),
+    th.Property("bot_module_id", _ID),
+    th.Property("is_test", th.BooleanType),
+    th.Property("external_agent", _ID),
+    th.Property("through_connection_id", _ID),
+    th.Property("is_global_module_match", _ANY),
+    th.Property("is_deleted", th.BooleanType),
+    th.Property("id_message_evaluate", _ID),
+    th.Property("data", _ANY),
+    th.Property("user_message_empty", th.BooleanType),
+    th.Property("bot_response_empty", th.BooleanType),
+    th.Property(
+        "bot_module",
+        th.ObjectType(
+            th.Property("id", _ID),
+            th.Property("name", _ANY),
+            th.Property("type", _ANY),
+            th.Property("instruction", _ANY),
+            th.Property("error_instruction", _ANY),
+            th.Property("is_global", _ANY),
+            th.Property("priority", _ANY),
+            th.Property("is_starting", th.BooleanType),
+            th.Property("fallback_module_id", _ID),
+            th.Property("skip_user_input", th.BooleanType),
+            th.Property("skip_global_connection_evaluation", th.BooleanType),
+            th.Property("group", _ANY),
+            th.Property("kpis", th.ArrayType(_KPI)),
         ),
-        th.Property(
-            "botuser",
-            th.ObjectType(
-                th.Property("id", _ID),
-                th.Property("created_date", _ANY),
-                th.Property(
-                    "botuser_meta",
-                    th.ObjectType(
-                        th.Property(
-                            "web",
-                            th.ObjectType(
-                                th.Property("host", _ANY),
-                                th.Property("current_ip", _ANY),
-                                th.Property("hostPageUrl", _ANY),
-                            ),
+    ),
+    th.Property(
+        "botuser",
+        th.ObjectType(
+            th.Property("id", _ID),
+            th.Property("created_date", _ANY),
+            th.Property(
+                "botuser_meta",
+                th.ObjectType(
+                    th.Property(
+                        "web",
+                        th.ObjectType(
+                            th.Property("host", _ANY),
+                            th.Property("current_ip", _ANY),
+                            th.Property("hostPageUrl", _ANY),
                         ),
                     ),
                 ),
             ),
         ),
-        th.Property(
-            "extra_fields",
-            th.ObjectType(),
-            description="Top-level fields the API returned that are not documented (kept whole).",
-        ),
-    ).to_dict()
-)
+    ),
+    th.Property(
+        "extra_fields",
+        th.ObjectType(),
+        description="Top-level fields the API returned that are not documented (kept whole).",
+    ),
+).to_dict()
 
 
 #: Fields whose documented type is checked on every message (a wrong type is a clear error,
@@ -254,7 +232,7 @@ _SCALARS: dict[str, type | tuple[type, ...]] = {
 def _shape_problem(value: t.Any, schema: dict[str, t.Any], path: str) -> str | None:
     """Where a nested object or list does not have its documented shape (None if it does)."""
     types = schema.get("type")
-    if value is None or not types or "contentMediaType" in schema:  # UNTYPED: any value
+    if value is None or not types or "contentMediaType" in schema:  # JSON_ANY: any value
         return None
     types = [types] if isinstance(types, str) else types
     if "object" in types:
