@@ -213,3 +213,38 @@ def test_a_range_cut_on_a_row_in_two_runs_loses_nothing(
         assert set(one) | set(two) == set(truth(app, export, START, END)), export
         assert set(one) <= set(truth(app, export, START, cut)), export
     assert ("acme-shop", row_key(row)) in set(emitted(second, "nlpLog"))
+
+
+# ---------------------------------------------------------------------- a reading it cannot place
+
+
+class LocalClockApp(FeedbotApp):
+    """Serves every timestamp as naive ISO text on Moscow's wall clock (UTC+3): a reading the
+    tap cannot tell from UTC (a naive time is taken as UTC), so rows land hours off."""
+
+    def handle(self, request: Request) -> t.Any:
+        response = super().handle(request)
+        if response.status == 200 and isinstance(response.body, list):
+            moscow = dt.timezone(dt.timedelta(hours=3))
+            response.body = [
+                {**r, "timestamp": row_time(r).astimezone(moscow).replace(tzinfo=None).isoformat()}
+                for r in response.body
+            ]
+        return response
+
+
+def test_rows_outside_the_range_asked_for_are_one_clear_line_not_a_silent_drop(
+    sandbox_factory: t.Callable[..., Sandbox],
+) -> None:
+    base = make_app()
+    app = LocalClockApp(bots={BOT: base.bots[BOT]})
+    sandbox = sandbox_factory(app)
+    config = config_for(sandbox.url, app)
+    run = run_tap(config)
+    assert run.returncode == 1
+    lines = run.error_lines()
+    assert len(lines) == 1, lines
+    assert f"Feedbot bot {BOT}" in lines[0] and "outside that range" in lines[0], lines[0]
+    assert "the time filter does not apply to timestamp" in lines[0]
+    assert "Traceback" not in run.stderr
+    assert app.bots[BOT].key not in run.stdout + run.stderr

@@ -270,3 +270,25 @@ def test_a_range_cut_on_a_row_in_two_runs_loses_nothing(
     second_ids = {k[0] for k in keys(second, "jaicp_sessions")}
     at_cut = {s for s, w in when.items() if w == cut}
     assert at_cut and at_cut <= second_ids and not at_cut & first_ids
+
+
+# ---------------------------------------------------------------------- a reading it cannot place
+
+
+def test_a_row_outside_the_range_asked_for_is_one_clear_line_not_a_silent_drop(
+    sandbox_factory: t.Callable[..., Sandbox],
+) -> None:
+    """A client served with a lastVisitDate the CLIENT_LAST_ACTIVITY_TIME filter did not select
+    on (the pairing is an assumption): no window would ever ask for it, so the run says so."""
+    app = make_app()
+    project = app.projects[PROJECT]
+    client = next(c for c in project.clients if START <= c["_last"] < END)
+    client["lastVisitDate"] = api_time(client["_last"] + dt.timedelta(days=3))
+    sandbox = sandbox_factory(app)
+    run = run_tap(config(sandbox, app))
+    assert run.returncode == 1
+    lines = run.error_lines()
+    assert len(lines) == 1, lines
+    assert "jaicp_clients" in lines[0] and "CLIENT_LAST_ACTIVITY_TIME" in lines[0], lines[0]
+    assert "outside" in lines[0] and "lastVisitDate" in lines[0]
+    assert "Traceback" not in run.stderr

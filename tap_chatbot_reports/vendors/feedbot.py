@@ -6,9 +6,10 @@ windows by default) and the eight exports are one stream class driven by the tab
 ``feedbot_schemas.EXPORTS``.
 
 Assumptions (flagged in the README): the response is a JSON array; every row carries a
-``timestamp`` (seconds, milliseconds or ISO) that the time filters apply to; the bounds'
-inclusivity is unknown, so each window asks for one extra second on each side and keeps only the
-rows inside ``[start, end)``; an older bot answers 404 on the newer exports; column types.
+``timestamp`` (seconds, milliseconds or ISO) that the time filters apply to (a row returned
+outside the range asked for is one clear error, never dropped); the bounds' inclusivity is
+unknown, so each window asks for one extra second on each side and keeps only the rows inside
+``[start, end)``; an older bot answers 404 on the newer exports; column types.
 """
 
 from __future__ import annotations
@@ -204,9 +205,12 @@ class FeedbotExportStream(VendorStream):
         columns = self.settings.get("user_data_columns") or {}
         params = window_params(window)
         low = dt.datetime.fromtimestamp(params["fromTimestamp"], dt.UTC)
-        high = dt.datetime.fromtimestamp(params["toTimestamp"], dt.UTC)
+        # A sub-second timestamp in toTimestamp's last second matches it when the API compares
+        # whole seconds.
+        high = dt.datetime.fromtimestamp(params["toTimestamp"] + 1, dt.UTC)
         kept: list[dict[str, t.Any]] = []
-        untimed = stray = 0
+        untimed = 0
+        stray: dt.datetime | None = None
         for raw in rows:
             shaped = shape_row(raw, self.export, bot_id, columns)
             for field in shaped.misfits:
@@ -217,8 +221,18 @@ class FeedbotExportStream(VendorStream):
                 kept.append(shaped.record)
             elif window.start <= when < window.end:
                 kept.append(shaped.record)
-            elif not low <= when <= high:
-                stray += 1
+            elif not low <= when < high:
+                stray = stray or when
+        if stray is not None:
+            # The neighbouring windows ask for the rows just outside this one (the bounds'
+            # inclusivity is unknown); no window asks for this row: dropping it would lose it.
+            raise TapError(
+                f"Feedbot bot {bot_id} export {self.export.path}: a row returned for "
+                f"fromTimestamp={params['fromTimestamp']}&toTimestamp={params['toTimestamp']} "
+                f"has its timestamp at {stray.isoformat()}, outside that range: the time filter "
+                "does not apply to timestamp as the tap assumes (or the timestamp is not UTC); "
+                "no setting changes this, please report the shape"
+            )
         if untimed:
             self.logger.warning(
                 "Feedbot bot %s export %s: %d row(s) of %s have no usable timestamp; emitted "
@@ -226,15 +240,6 @@ class FeedbotExportStream(VendorStream):
                 bot_id,
                 self.export.path,
                 untimed,
-                window,
-            )
-        if stray:
-            self.logger.warning(
-                "Feedbot bot %s export %s: %d row(s) returned for %s have a timestamp outside the "
-                "requested range; they are left to the window they belong to",
-                bot_id,
-                self.export.path,
-                stray,
                 window,
             )
         kept.sort(key=lambda record: record.get("timestamp") or "")

@@ -393,7 +393,7 @@ class JAICPWindowedStream(JAICPStream):
         check_shape = self._check_shape
         records: list[dict[str, t.Any]] = []
         append = records.append
-        outside = 0
+        stray: str | None = None
         for raw in rows:
             record = normalise(raw, where)
             for pk in primary_keys:
@@ -412,17 +412,18 @@ class JAICPWindowedStream(JAICPStream):
                 )
             if not lower <= value < upper:
                 # Rows between the bounds asked for and the window (an inclusive reading of
-                # from/to, see request_range) are the neighbouring windows'.
-                outside += not asked_from <= value <= asked_to
+                # from/to, see request_range) are the neighbouring windows', which ask for them.
+                if not asked_from <= value <= asked_to:
+                    stray = stray or value
                 continue
             append(record)
-        if outside:
-            self.logger.warning(
-                "%s: window %s: the API returned %d rows outside the requested range; "
-                "they were dropped (they belong to other windows)",
-                where,
-                window,
-                outside,
+        if stray:
+            # No window asks for such a row: dropping it would lose it without a trace.
+            raise TapError(
+                f"{where}: window {window}: the API returned a row whose {key} ({stray}) is "
+                f"outside the {self.spec.filter_key} range asked for ({asked_from} to "
+                f"{asked_to}): the filter does not select on {key} as the tap assumes; no "
+                "setting changes this, please report the shape"
             )
         records.sort(key=operator.itemgetter(key))
         return records
