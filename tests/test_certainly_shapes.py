@@ -38,6 +38,9 @@ from tap_chatbot_reports.windows import DayWindow, minimal_calls, plan_day_windo
 from tests.tapio import TapRun, run_tap
 from tests.test_fastpath import same_json, state_values
 
+#: The e2e tests at the end use the session's Meltano project and sandbox.
+pytest_plugins = ["tests.e2e_support"]
+
 START = dt.date(2026, 3, 1)
 DAYS = 20
 END = START + dt.timedelta(days=DAYS)
@@ -529,3 +532,138 @@ def test_toDate_is_learnt_inclusive_from_a_row_of_that_day():
         assert calls[0] == (DAY0, DAY0 + dt.timedelta(days=14))
         second = DAY0 + dt.timedelta(days=14)
         assert calls[1] == (second, second + dt.timedelta(days=13 if inclusive else 14))
+
+
+# ---------------------------------------------------------------------------- real loaders
+
+#: Reads (bot_id, id, response, data) back from a warehouse with the loader's own Python.
+_DUCKDB_QUERY = """
+import duckdb, json, sys
+c = duckdb.connect(sys.argv[1], read_only=True)
+rows = c.execute(
+    'select bot_id, id, response, data from chatbot_reports.certainly_messages'
+).fetchall()
+types = dict(c.execute(
+    "select column_name, data_type from information_schema.columns "
+    "where table_name = 'certainly_messages'"
+).fetchall())
+print(json.dumps({"rows": rows, "types": types}))
+"""
+_POSTGRES_QUERY = """
+import json, sys, psycopg
+settings, schema = json.loads(sys.argv[1]), sys.argv[2]
+with psycopg.connect(**settings) as conn:
+    rows = conn.execute(
+        f'select bot_id, id, response, data from "{schema}".certainly_messages'
+    ).fetchall()
+    types = dict(conn.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = %s and table_name = 'certainly_messages'", (schema,)
+    ).fetchall())
+print(json.dumps({"rows": rows, "types": types}))
+"""
+
+
+def _load_both_shapes(
+    project: t.Any, sandbox: t.Any, loader: str, env: dict[str, str], query: list[str]
+) -> None:
+    """One `meltano run` of Certainly alone over three days, `response` and `data` served as
+    objects in some rows and lists in others: every message lands once, each value whole."""
+    import subprocess
+
+    from tests.e2e_support import START as E2E_START
+    from tests.e2e_support import meltano
+
+    _, apps = sandbox
+    app: CertainlyApp = apps["certainly"]
+    first, end = E2E_START, E2E_START + dt.timedelta(days=3)
+    app.variant = {"response_shape": "mixed", "data_shape": "mixed"}
+    try:
+        meltano(
+            project,
+            "--environment=sandbox",
+            "run",
+            "tap-chatbot-reports",
+            loader,
+            env={
+                "TAP_CHATBOT_REPORTS_START_DATE": f"{first.isoformat()}T00:00:00Z",
+                "TAP_CHATBOT_REPORTS_END_DATE": f"{end.isoformat()}T00:00:00Z",
+                "TAP_CHATBOT_REPORTS__SELECT": json.dumps(["certainly_messages.*"]),
+                **env,
+            },
+        )
+        python = project / f".meltano/loaders/{loader}/venv/bin/python"
+        done = subprocess.run(
+            [str(python), "-c", *query], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        loaded = json.loads(done.stdout)
+        want = {
+            (bot, str(m["id"])): app._shaped(m)
+            for bot, rows in app.bots.items()
+            for m in rows
+            if str(first) <= m["timestamp"][:10] < str(end)
+        }
+    finally:
+        app.variant = {}
+    got = collections.Counter((bot, ident) for bot, ident, _, _ in loaded["rows"])
+    print(f"{loader}: {sum(got.values())} certainly rows landed, {len(want)} expected")
+    print(f"{loader}: column types { ({k: loaded['types'][k] for k in ('response', 'data')}) }")
+    assert got == collections.Counter(set(want)), "rows lost or doubled"
+    kinds: set[tuple[str, str]] = set()
+    for bot, ident, response, data in loaded["rows"]:
+        row = want[bot, ident]
+        assert json.loads(response) == row["response"]
+        assert json.loads(data) == row["data"]
+        kinds.add((type(row["response"]).__name__, type(row["data"]).__name__))
+    assert kinds == {("list", "list"), ("dict", "dict")}  # both forms in one table
+
+
+@pytest.mark.e2e
+def test_both_shapes_load_into_duckdb(project, sandbox, tmp_path):
+    warehouse = tmp_path / "shapes.duckdb"
+    _load_both_shapes(
+        project,
+        sandbox,
+        "target-duckdb",
+        {
+            "TARGET_DUCKDB_FILEPATH": str(warehouse),
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'state.db'}",
+        },
+        [_DUCKDB_QUERY, str(warehouse)],
+    )
+
+
+@pytest.mark.e2e
+def test_both_shapes_load_into_postgres(project, sandbox, tmp_path):
+    import os
+    import uuid
+
+    if not os.environ.get("PG_HOST"):  # as tests/test_e2e_postgres.py: CI must prove it
+        reason = "no PostgreSQL: set PG_HOST, PG_PORT, PG_USER, PG_PASSWORD (see .ci/run)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    settings_ = {
+        "host": os.environ["PG_HOST"],
+        "port": int(os.environ.get("PG_PORT") or 5432),
+        "user": os.environ.get("PG_USER") or "postgres",
+        "password": os.environ.get("PG_PASSWORD") or "",
+        "dbname": os.environ.get("PG_DATABASE") or "postgres",
+    }
+    schema = f"e2e_shapes_{uuid.uuid4().hex[:10]}"
+    _load_both_shapes(
+        project,
+        sandbox,
+        "target-postgres",
+        {
+            "PG_HOST": settings_["host"],
+            "PG_PORT": str(settings_["port"]),
+            "PG_USER": settings_["user"],
+            "PG_PASSWORD": settings_["password"],
+            "PG_DATABASE": settings_["dbname"],
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'state.db'}",
+        },
+        [_POSTGRES_QUERY, json.dumps(settings_), schema],
+    )
