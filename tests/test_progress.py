@@ -69,7 +69,8 @@ def test_info_run_prints_one_progress_line_per_window_with_counts_and_estimate(
     requests = [int(x["requests"]) for x in lines]
     assert requests == sorted(requests) and requests[-1] == len(sandbox.requests_for("certainly"))
     assert all(int(x["rate"]) > 0 for x in lines)
-    assert lines[0]["window"] == "2026-01-01..2026-01-15"
+    # 14 days of records per request: each asks for the following day too (toDate inclusive or not)
+    assert lines[0]["window"] == "2026-01-01..2026-01-14"
 
 
 def test_warning_level_prints_no_progress(
