@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -26,7 +27,42 @@ HTML_ERROR_PAGE = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></
 
 
 class _QuietServer(ThreadingHTTPServer):
-    """A client that hangs up (a killed tap, a timeout test) is not a sandbox error."""
+    """A client that hangs up (a killed tap, a timeout test) is not a sandbox error.
+
+    Counts the connections being served, so a test can wait until the requests of a tap that
+    has exited are all handled (and logged) before it clears the log for the next run.
+    """
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_connections = 0
+        self._count_lock = threading.Lock()
+
+    def process_request(self, request: t.Any, client_address: t.Any) -> None:
+        with self._count_lock:
+            self.open_connections += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._done()
+            raise
+
+    def process_request_thread(self, request: t.Any, client_address: t.Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._count_lock:
+            self.open_connections -= 1
+
+    def idle(self) -> bool:
+        """No connection being served and none waiting to be accepted."""
+        if self.open_connections:
+            return False
+        ready, _, _ = select.select([self.socket], [], [], 0)
+        return not ready
 
     def handle_error(self, request: t.Any, client_address: t.Any) -> None:
         import sys
@@ -161,6 +197,22 @@ class Sandbox:
     def add_fault(self, fault: Fault | None = None, **kwargs: t.Any) -> None:
         with self._lock:
             self.faults.append(fault or Fault(**kwargs))
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every connection (of a client that has exited) is served and closed.
+
+        A tap that exits (or is killed) with requests in flight leaves them to be handled and
+        logged after it is gone; clearing the log before that lets them count in the next run.
+        Twice idle 20 ms apart, so a connection accepted between the checks is not missed.
+        """
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            quiet = quiet + 1 if self._server.idle() else 0
+            if quiet >= 2:
+                return True
+            time.sleep(0.02)
+        return False
 
     def clear(self) -> None:
         with self._lock:

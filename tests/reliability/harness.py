@@ -68,6 +68,9 @@ class VendorEnv:
         ]
         if slow:
             time.sleep(max(slow) + 0.2)
+        # Requests the tap sent before it exited are handled (and logged) in this run, never
+        # after the next run cleared the log (where they would count as that run's retries).
+        assert self.sandbox.wait_idle(), "sandbox still serving a tap that has exited"
         requests = [r for r in self.sandbox.requests if r.vendor != "_sandbox"]
         outcome = Outcome(run, requests, applied, record_bag(run.messages))
         FIGURES["runs"] += 1

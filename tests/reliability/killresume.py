@@ -37,6 +37,7 @@ class KillResult:
 def killed_run(env: VendorEnv, kill_after: int) -> tuple[list[dict[str, t.Any]], str]:
     """Run the tap and SIGKILL it once ``kill_after`` records were read; its messages."""
     env.scenario.before_run(env.app)
+    env.sandbox.wait_idle()  # the previous (killed) tap's last requests are served first
     env.sandbox.clear()
     seen: list[dict[str, t.Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
