@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]' 'meltano==4.4.1'
+.venv/bin/python -m pip install -q -e '.[test,dagster]' 'meltano==4.4.1'
 export PATH="$PWD/.venv/bin:$PATH"
 
 ruff check .
