@@ -28,7 +28,8 @@ from singer_sdk.helpers.capabilities import FLATTENING_CONFIG, STREAM_MAPS_CONFI
 from sandbox.apps import SANDBOX_VENDORS  # noqa: E402
 from tap_chatbot_reports.tap import TapChatbotReports  # noqa: E402
 
-SANDBOX_URL = "http://127.0.0.1:8765"
+#: The port is a setting of scripts/demo.sh (SANDBOX_PORT); Meltano expands it in config values.
+SANDBOX_URL = "http://127.0.0.1:${SANDBOX_PORT}"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 
 

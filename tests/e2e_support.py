@@ -96,7 +96,10 @@ def project(
     """A scratch copy of meltano.yml pointing at the sandbox and this checkout, installed once."""
     server, _ = sandbox
     folder = tmp_path_factory.mktemp("meltano-project")
-    text = (ROOT / "meltano.yml").read_text().replace("http://127.0.0.1:8765", server.url)
+    # The sandbox environment's URLs carry the port scripts/demo.sh exports (SANDBOX_PORT).
+    text = (ROOT / "meltano.yml").read_text()
+    for local in ("http://127.0.0.1:${SANDBOX_PORT}", "http://127.0.0.1:8765"):
+        text = text.replace(local, server.url)
     config = yaml.safe_load(text)
     for plugin in config["plugins"]["extractors"]:
         if plugin["name"] == "tap-chatbot-reports":
