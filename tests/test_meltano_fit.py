@@ -456,5 +456,5 @@ def test_demo_sh_runs_on_another_port(tmp_path: Path) -> None:
     assert f"listening on http://127.0.0.1:{port}" in log
     counts = dict(re.findall(r"^chatbot_reports\.(\w+)\s+(\d+)$", done.stdout, re.M))
     print(done.stdout)
-    assert counts and all(int(n) > 0 for n in counts.values()), done.stdout
-    assert {"certainly_messages", "clevertap_message_reports"} <= set(counts)
+    landed = {table.split("_")[0] for table, rows in counts.items() if int(rows) > 0}
+    assert landed == {"certainly", "clevertap", "jaicp", "feedbot", "xenioo"}, done.stdout
