@@ -21,10 +21,12 @@ import traceback
 import typing as t
 from http import HTTPStatus
 
+import backoff
 import msgspec
 import requests
 import singer_sdk.singerlib as singer
 import urllib3
+from singer_sdk import metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._util import utc_now
@@ -182,6 +184,8 @@ class VendorStream(RESTStream[t.Any]):
     auth_setting: t.ClassVar[str] = ""
     #: Setting(s) to check when the vendor answers 404.
     not_found_setting: t.ClassVar[str] = ""
+    #: Setting(s) to check when the API cannot be reached (default ``<vendor>.api_url``).
+    url_setting: t.ClassVar[str] = ""
     #: A label for metrics and logs (never a real URL path: those may carry secrets).
     path = ""
 
@@ -201,10 +205,21 @@ class VendorStream(RESTStream[t.Any]):
         self._count_lock = threading.Lock()
         super().__init__(*args, **kwargs)
         self.requests_made = 0
+        self.records_counted = 0
         self._pipeline: PartitionPipeline | None = None
         #: Bounds requests in flight to ``concurrency()``, whatever the number of lanes (see
         #: ``_lanes_at_once``).
         self._in_flight = threading.BoundedSemaphore(self.concurrency())
+
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
+    ) -> metrics.Counter:
+        """The SDK's record counter, also adding to ``records_counted`` (this run's records of
+        the stream, which the tap reads to say why a run extracted nothing)."""
+        tags = {metrics.Tag.STREAM: self.name}
+        if endpoint:
+            tags[metrics.Tag.ENDPOINT] = endpoint
+        return RunRecordCounter(self, metrics.Metric.RECORD_COUNT, tags, log_interval=log_interval)
 
     @property
     def _current_context(self) -> Context | None:
@@ -295,7 +310,7 @@ class VendorStream(RESTStream[t.Any]):
         return value
 
     def backoff_handler(self, details: Details) -> None:
-        exception = details.get("exception")
+        exception = t.cast("BaseException | None", details.get("exception"))
         self.logger.warning(
             "%s: retry %d/%d in %.1fs after %s",
             self._error_prefix(),
@@ -404,11 +419,50 @@ class VendorStream(RESTStream[t.Any]):
             raise TapError(
                 f"{self._error_prefix()}: could not reach the API after "
                 f"{self.backoff_max_tries()} attempts ({type(exc).__name__}); check the network "
-                f"and the setting {self.vendor}.api_url"
+                f"and the setting {self.unreachable_setting()}"
             ) from None
 
+    def unreachable_setting(self) -> str:
+        """The setting(s) named when the API cannot be reached: ``url_setting``, else the
+        vendor's ``api_url`` when its section has one."""
+        if self.url_setting:
+            return self.url_setting
+        section = (self._tap.config_jsonschema.get("properties") or {}).get(self.vendor) or {}
+        name = "api_url"
+        if name in (section.get("properties") or {}):
+            return f"{self.vendor}.{name}"
+        return f"the URL settings of the {self.vendor} section"
+
     def request_decorator(self, func: t.Callable) -> t.Callable:  # type: ignore[override]
-        return super().request_decorator(func)
+        """The SDK's retry decorator (same exceptions, waits, tries and ``backoff_handler``),
+        without the backoff library's own log lines: its ``Backing off ...`` INFO line repeats
+        ``backoff_handler``'s WARNING, and its ``Giving up ...`` ERROR line would come before
+        the tap's one clean error line (``request_json``). Giving up is logged at DEBUG."""
+        decorator: t.Callable = backoff.on_exception(
+            self.backoff_wait_generator,
+            (
+                ConnectionResetError,
+                RetriableAPIError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            on_giveup=self._log_giveup,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )
+        return decorator(func)
+
+    def _log_giveup(self, details: Details) -> None:
+        self.logger.debug(
+            "%s: giving up after %d tries (%s)",
+            self._error_prefix(),
+            details.get("tries", 0),
+            _short_reason(t.cast("BaseException | None", details.get("exception"))),
+        )
 
     # The SDK's default request loop is not used: vendors call request_json per window/page.
     def get_new_paginator(self) -> None:
@@ -657,6 +711,18 @@ class VendorStream(RESTStream[t.Any]):
             batching = self.__dict__["_batching"] = self.get_batch_config(self.config) is not None
         if not batching:
             self._write_state_message()
+
+
+class RunRecordCounter(metrics.Counter):
+    """``metrics.Counter`` whose increments also add to the stream's ``records_counted``."""
+
+    def __init__(self, stream: VendorStream, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stream = stream
+
+    def increment(self, value: int = 1) -> None:
+        self.stream.records_counted += value
+        super().increment(value)
 
 
 def read_body(response: requests.Response) -> None:

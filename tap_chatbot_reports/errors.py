@@ -9,3 +9,7 @@ class TapError(Exception):
 
 class TapConfigError(TapError):
     """Invalid configuration, detected before any request is made."""
+
+
+class TapStateError(TapError):
+    """A state (``--state``) the tap cannot use, detected before any request is made."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import gc
+import io
+import json
 import logging
 import re
 import signal
@@ -18,7 +21,16 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 from singer_sdk.io_base import SingerWriter
 
-from tap_chatbot_reports.errors import TapConfigError, TapError
+from tap_chatbot_reports.checks import (
+    STATE_FIX,
+    decode_state,
+    describe_json,
+    state_label,
+    state_shape_problem,
+    unknown_settings,
+)
+from tap_chatbot_reports.client import VendorStream, describe_context
+from tap_chatbot_reports.errors import TapConfigError, TapError, TapStateError
 from tap_chatbot_reports.fastpath import (
     BufferedMsgSpecWriter,
     EncodedStateWriter,
@@ -32,8 +44,6 @@ if t.TYPE_CHECKING:
     from types import FrameType
 
     from singer_sdk import Stream
-
-    from tap_chatbot_reports.client import VendorStream
 
 COMMON_SETTINGS = th.PropertiesList(
     th.Property(
@@ -104,39 +114,110 @@ class TapChatbotReports(Tap):
             self._state_writer = EncodedStateWriter(self.message_writer)
         self._register_secrets()
         install_log_redaction()
+        if not any(isinstance(f, UnconfiguredVendorFilter) for f in self.logger.filters):
+            self.logger.addFilter(UnconfiguredVendorFilter())
 
     # ------------------------------------------------------------------ state
+
+    #: The ``--state`` file of this run (named in state errors); None for a state given as a dict.
+    state_source: t.ClassVar[str | None] = None
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls, *, state: t.IO[str] | None = None, **kwargs: t.Any
+    ) -> None:
+        """The SDK's run, with the ``--state`` file read here: a file that is not JSON or not a
+        state object is one line naming it, and Meltano's ``{"singer_state": ...}`` (what
+        ``meltano state get`` prints) is unwrapped."""
+        if state is not None:
+            source = str(getattr(state, "name", "") or "") or None
+            cls.state_source = source
+            state = io.StringIO(json.dumps(decode_state(state.read(), source or "")))
+        super().invoke(state=state, **kwargs)
+        tap = _CURRENT_RUN[0] if _CURRENT_RUN else None
+        line = tap.idle_run_line() if tap is not None else None
+        if line:
+            cls.logger.info("%s", line)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Load the state, then re-spell every bookmark in the canonical form of its stream's
         records (fixed-width UTC date-times, ``YYYY-MM-DD`` days). The SDK compares a record's
         key with the bookmark as strings (its sort check and its bookmark advance): a bookmark
         written ``...Z`` or ``+09:00`` by hand or by another tool would otherwise sort as its
-        digits, not as its instant."""
+        digits, not as its instant. A state the tap cannot use (not the Singer shape, a bookmark
+        that is not an instant) is one ``TapStateError`` line naming file, stream and partition.
+        """
+        label = state_label(self.state_source)
+        if "singer_state" in state and "bookmarks" not in state:  # given as a dict
+            state = decode_state(json.dumps(state), self.state_source or "")
+        problem = state_shape_problem(state)
+        if problem:
+            raise TapStateError(f"{label}: {problem}{STATE_FIX}")
         super().load_state(state)
         formats = {stream.name: _key_format(stream) for stream in self.streams.values()}
         for name, stream_state in (self.state.get("bookmarks") or {}).items():
-            if name not in formats or not isinstance(stream_state, dict):
+            if formats.get(name) not in ("date", "date-time"):
                 continue
             spell = canonical_day if formats[name] == "date" else canonical_instant
             entries = [stream_state, *(stream_state.get("partitions") or [])]
             for entry in entries:
                 for field in ("replication_key_value", "starting_replication_value"):
                     value = entry.get(field)
-                    if isinstance(value, str) and value:
-                        try:
-                            entry[field] = spell(value)
-                        except ValueError:
-                            raise TapConfigError(
-                                f"state: stream {name} has bookmark {value!r}, which is not an "
-                                "ISO-8601 date-time; fix or remove it from the state"
-                            ) from None
+                    if value is None or value == "":
+                        continue
+                    try:
+                        if not isinstance(value, str):
+                            raise ValueError(value)
+                        entry[field] = spell(value)
+                    except ValueError:
+                        where = describe_context(
+                            entry.get("context") if entry is not stream_state else None
+                        )
+                        raise TapStateError(
+                            f"{label}: stream {name}, partition {where}: {field} is "
+                            f"{describe_json(value)}, not an ISO-8601 "
+                            f"{'date' if formats[name] == 'date' else 'date-time'}{STATE_FIX}"
+                        ) from None
 
     # ------------------------------------------------------------------ outcome
 
     def failure_lines(self) -> list[str]:
         """One line per vendor whose stream failed in this run (empty when all completed)."""
         return list(self.vendor_failures.values())
+
+    def idle_run_line(self) -> str | None:
+        """Why a run that completed extracted no record, in one line (None when it extracted
+        records or a vendor failed: the failure lines say why then)."""
+        streams = [s for s in self.streams.values() if isinstance(s, VendorStream) and s.selected]
+        if self.vendor_failures or any(s.records_counted for s in streams):
+            return None
+        reasons: list[str] = []
+        start, end = self.config.get("start_date"), self.config.get("end_date")
+        until = self.run_started_at
+        if end and _instant(end) < until:
+            until, until_name = _instant(end), "end_date"
+        else:
+            until_name = "the time the run started"
+        if start and _instant(start) >= until:
+            reasons.append(
+                f"start_date {start} is not before the end of the range ({until_name}, "
+                f"{until.isoformat()}): no window to read"
+            )
+        idle = [s for s in streams if not s.requests_made]
+        if idle:
+            allowed = _earliest(_find_values(self.state.get("bookmarks"), NEXT_CALL_KEY, idle))
+            budget = (
+                f" (a vendor's call budget: the next call is allowed at {allowed[0]})"
+                if allowed
+                else ""
+            )
+            reasons.append(f"{_names(idle)} made no request{budget}")
+        asked = [s for s in streams if s.requests_made]
+        if asked:
+            reasons.append(f"{_names(asked)} found no rows in the range")
+        if not streams:
+            reasons.append("no stream of a configured vendor is selected in the catalog")
+        return "Nothing extracted in this run: " + "; ".join(reasons)
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: not a success. The SDK logs 'Gracefully shutting down' and exits 0;
@@ -166,6 +247,7 @@ class TapChatbotReports(Tap):
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         self._register_secrets()
+        self._warn_unknown_settings()
         try:
             errors = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
@@ -174,6 +256,14 @@ class TapChatbotReports(Tap):
         if errors and raise_errors:
             raise TapConfigError("; ".join(errors))
         return errors
+
+    def _warn_unknown_settings(self) -> None:
+        """One WARNING per config key the config schema does not name (a typo such as
+        ``certainly.bot_idz`` or ``startdate`` is otherwise ignored without a word)."""
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)
+        for message in unknown_settings(self._config, schema):
+            self.logger.warning("config: %s", message)
 
     def _semantic_errors(self) -> list[str]:
         config = self._config
@@ -231,6 +321,85 @@ class Interrupted(BaseException):
 
 #: The tap this process runs (the CLI makes one): ``main`` reads its outcome.
 _CURRENT_RUN: list[TapChatbotReports] = []
+
+
+#: The key a stream that waits for a vendor's call budget writes in its partition state.
+NEXT_CALL_KEY = "next_call_allowed_at"
+
+
+_SKIPPED = re.compile(r"^Skipping deselected stream '([^']+)'")
+
+
+class UnconfiguredVendorFilter(logging.Filter):
+    """Drops the SDK's "Skipping deselected stream" line for streams of a vendor with no config
+    section (they are not deselected: the vendor is not configured), and says once instead
+    which vendors are not configured."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        tap = _CURRENT_RUN[0] if _CURRENT_RUN else None
+        if tap is None or not str(record.msg).startswith("Skipping deselected stream"):
+            return True
+        try:
+            message = record.getMessage()  # the redacting filter may have formatted it already
+        except Exception:
+            return True
+        match = _SKIPPED.match(message)
+        stream = tap.streams.get(match.group(1)) if match else None
+        vendor = getattr(stream, "vendor", None)
+        if vendor is None or vendor in tap.configured_vendors():
+            return True
+        if not self.said:
+            self.said = True
+            missing = [v.key for v in VENDORS if v.key not in tap.configured_vendors()]
+            tap.logger.info(
+                "Not configured, so not synced: %s (no config section)", ", ".join(missing)
+            )
+        return False
+
+
+def _instant(value: t.Any) -> dt.datetime:
+    when = dt.datetime.fromisoformat(str(value).strip())
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _earliest(values: list[str]) -> list[str]:
+    """The instants among ``values`` in instant order, in the records' canonical form."""
+    instants: list[str] = []
+    for value in values:
+        try:
+            instants.append(canonical_instant(value) or "")
+        except ValueError:
+            continue
+    return sorted(i for i in instants if i)
+
+
+def _names(streams: t.Sequence[Stream]) -> str:
+    names = [s.name for s in streams]
+    return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
+def _find_values(node: t.Any, key: str, streams: t.Sequence[Stream]) -> list[str]:
+    """Every string under ``key`` in the states of ``streams`` (``node`` is the bookmarks)."""
+    found: list[str] = []
+
+    def walk(value: t.Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k == key and isinstance(v, str):
+                    found.append(v)
+                else:
+                    walk(v)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for stream in streams:
+        walk((node or {}).get(stream.name))
+    return found
 
 
 def _key_format(stream: Stream) -> str | None:

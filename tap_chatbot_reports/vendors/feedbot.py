@@ -145,6 +145,7 @@ class FeedbotExportStream(VendorStream):
     vendor_title = "Feedbot"
     auth_setting = "feedbot.bots[].function_key"
     not_found_setting = "feedbot.api_url_template and feedbot.bots[].bot_id"
+    url_setting = "feedbot.api_url_template"
     replication_key = "timestamp"
     is_sorted = True
     default_concurrency = DEFAULT_CONCURRENCY
