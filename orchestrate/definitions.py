@@ -132,8 +132,13 @@ def build_definitions(
     environment: str | None = None,
     loader: str | None = None,
     env: t.Mapping[str, str] = os.environ,
+    executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
-    """Definitions for the Meltano project at ``project_dir`` (settings from ``env``)."""
+    """Definitions for the Meltano project at ``project_dir`` (settings from ``env``).
+
+    ``executor`` replaces Dagster's default executor for every job, e.g. ``dagster_k8s``'s
+    ``k8s_job_executor`` to run each asset's ``meltano run`` in its own Kubernetes job.
+    """
     project = Path(project_dir or env.get("MELTANO_PROJECT_ROOT") or REPO_ROOT).resolve()
     environment = environment or env.get("MELTANO_ENVIRONMENT") or DEFAULT_ENVIRONMENT
     loader = loader or env.get("CHATBOT_REPORTS_LOADER") or DEFAULT_LOADER
@@ -148,7 +153,7 @@ def build_definitions(
             selection=dg.AssetSelection.groups(vendor),
             description=f"Every {vendor} account of meltano.yml, one `meltano run` each.",
             tags={TAG_VENDOR: vendor, TAG_LOADER: loader},
-            config=one_at_a_time if loader in SINGLE_WRITER_LOADERS else None,
+            config=one_at_a_time if loader in SINGLE_WRITER_LOADERS and not executor else None,
         )
         for vendor in vendors
     ]
@@ -168,6 +173,7 @@ def build_definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
+        executor=executor,
         resources={
             "meltano": MeltanoProject(
                 project_dir=str(project),
