@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sandbox import xenioo
 from tap_chatbot_reports.recordloop import EncodedPage
 from tap_chatbot_reports.timeparse import canonical_day, canonical_instant, format_timestamp
 from tests.tapio import TapRun, run_tap
@@ -108,9 +109,9 @@ def record_sets(run: TapRun) -> dict[str, set[str]]:
     sets: dict[str, set[str]] = {}
     for message in run.messages:
         if message.get("type") == "RECORD":
-            sets.setdefault(message["stream"], set()).add(
-                json.dumps(message["record"], sort_keys=True)
-            )
+            # retrieved_at is the moment of the run's own request (Xenioo), not vendor data.
+            record = {k: v for k, v in message["record"].items() if k != "retrieved_at"}
+            sets.setdefault(message["stream"], set()).add(json.dumps(record, sort_keys=True))
     return sets
 
 
@@ -128,6 +129,12 @@ def spelled_runs() -> dict[str, TapRun]:
 
     for label, start in START_SPELLINGS.items():
         config = all_vendor_config(factory)  # fresh apps: Xenioo's hourly throttles start anew
+        # Xenioo's statistics are a rolling window of days back from today (its delivery
+        # receipts a FROM/TO range): its app gets events from START to today, so that all
+        # three of its streams have records to compare too.
+        today = dt.datetime.now(UTC).date()
+        xenioo_app = xenioo.default_app(START, today + dt.timedelta(days=1))
+        config["xenioo"] = xenioo.demo_config(xenioo_app, factory(xenioo_app).url)
         config["start_date"] = start
         config["end_date"] = END_SPELLED
         try:
@@ -143,7 +150,11 @@ def test_start_date_spellings_of_one_instant_emit_identical_records(
 ) -> None:
     reference = record_sets(spelled_runs["+00:00"])
     assert spelled_runs["+00:00"].returncode == 0, spelled_runs["+00:00"].stderr[-2000:]
-    assert len(reference) >= 15, sorted(reference)
+    catalog = json.loads(run_tap({}, args=["--discover"]).stdout)
+    discovered = {entry["tap_stream_id"] for entry in catalog["streams"]}
+    # Every stream has records to compare, but jaicp_session_labels: the v1 API has no list
+    # endpoint for session labels, so the stream is empty under v1 by design (a warning says so).
+    assert sorted(reference) == sorted(discovered - {"jaicp_session_labels"})
     for label, run in spelled_runs.items():
         assert run.returncode == 0, (label, run.stderr[-2000:])
         sets = record_sets(run)

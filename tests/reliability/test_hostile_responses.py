@@ -13,7 +13,7 @@ import typing as t
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sandbox import certainly as fake_certainly
@@ -88,8 +88,11 @@ def check(
         FIGURES["hostile bodies refused with a clear error"] += 1
         return
     validator = jsonschema.Draft7Validator(stream.schema)
+    # A stream that conforms early (Certainly) applies its conformer right after shaping each
+    # row, inside get_records; post_process then leaves the row alone. Do both, as it does.
+    conform = stream.conformer() if stream.conforms_early else (lambda row: row)
     for record in records:
-        processed = stream.post_process(dict(record), context)
+        processed = stream.post_process(conform(dict(record)), context)
         assert processed is not None
         errors = sorted(validator.iter_errors(processed), key=str)
         assert not errors, f"{stream.name}: {errors[0].message} in {processed!r}"
@@ -105,6 +108,7 @@ CERTAINLY_SAMPLE = fake_certainly.generate_messages(
 
 @HOSTILE
 @given(payload=like(CERTAINLY_SAMPLE) | like({"results": CERTAINLY_SAMPLE}))
+@example(payload=[{"id": 54587001, "response": {}}])  # found by CI: an object in a JSON-text field
 def test_certainly_messages(streams: dict[str, t.Any], payload: t.Any) -> None:
     stream = streams["certainly_messages"]
     context = {"bot_id": "bot-a"}
