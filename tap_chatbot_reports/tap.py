@@ -8,6 +8,7 @@ import gc
 import io
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -449,14 +450,49 @@ def _url_problems(value: t.Any, schema: dict[str, t.Any], name: str) -> list[str
     return []
 
 
-def _fail(message: str) -> t.NoReturn:
-    line = " ".join(redact(message).split())
-    # Background fetch threads may still log: silence them so the error stays one whole line.
+def _structured_logging() -> bool:
+    """True when a logging config was handed to the tap (Meltano's structured logging): lines
+    on stderr are then read as log records, and a plain-text line counts as INFO."""
+    return "SINGER_SDK_LOG_CONFIG" in os.environ and logging.getLogger(TAP_LOGGER).hasHandlers()
+
+
+def _write_error_lines(lines: t.Iterable[str]) -> None:
+    """The tap's error lines: plain text on stderr, or ERROR log records under a logging config
+    (so ``meltano --log-level=warning`` still shows why a run failed)."""
+    texts = [f"tap-chatbot-reports: error: {' '.join(redact(m).split())}" for m in lines]
+    if _structured_logging():
+        logger = logging.getLogger(TAP_LOGGER)
+        for text in texts:
+            logger.error("%s", text)
+        for handler in logging.getLogger().handlers + logger.handlers:
+            handler.flush()
+    # Background fetch threads may still log: silence them so each error stays one whole line.
     logging.disable(logging.CRITICAL)
+    if not _structured_logging():
+        sys.stderr.flush()
+        for text in texts:
+            sys.stderr.write(text + "\n")
     sys.stderr.flush()
-    sys.stderr.write(f"tap-chatbot-reports: error: {line}\n")
-    sys.stderr.flush()
+
+
+def _fail(message: str) -> t.NoReturn:
+    _write_error_lines([message])
     sys.exit(1)
+
+
+#: The tap's own logger (``self.logger``).
+TAP_LOGGER = "tap-chatbot-reports"
+
+
+def apply_explicit_log_level() -> None:
+    """``TAP_CHATBOT_REPORTS_LOGLEVEL`` / ``LOGLEVEL`` also under a logging config handed to the
+    tap (Meltano's structured logging), which otherwise replaces the level they set."""
+    if "SINGER_SDK_LOG_CONFIG" not in os.environ:
+        return  # the SDK applied it itself
+    name = os.environ.get("TAP_CHATBOT_REPORTS_LOGLEVEL") or os.environ.get("LOGLEVEL")
+    level = logging.getLevelName(name.strip().upper()) if name else None
+    if isinstance(level, int):
+        logging.getLogger().setLevel(level)
 
 
 #: Allocations between two young-generation collections (Python's default is 700).
@@ -473,11 +509,7 @@ def tune_garbage_collector() -> None:
 
 
 def _fail_lines(lines: list[str], code: int = 1) -> t.NoReturn:
-    logging.disable(logging.CRITICAL)
-    sys.stderr.flush()
-    for message in lines:
-        sys.stderr.write(f"tap-chatbot-reports: error: {' '.join(redact(message).split())}\n")
-    sys.stderr.flush()
+    _write_error_lines(lines)
     sys.exit(code)
 
 
@@ -487,7 +519,9 @@ def main() -> None:
         tune_garbage_collector()
     _CURRENT_RUN.clear()
     try:
-        result = TapChatbotReports.cli.main(prog_name="tap-chatbot-reports", standalone_mode=False)
+        command = TapChatbotReports.cli  # sets up logging
+        apply_explicit_log_level()
+        result = command.main(prog_name="tap-chatbot-reports", standalone_mode=False)
     except Interrupted as exc:
         tap = _CURRENT_RUN[0] if _CURRENT_RUN else None
         if tap is not None:

@@ -149,23 +149,12 @@ def test_a_xenioo_throttle_skip_shows_at_log_level_warning(
     assert warned, output[-3000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tap.py: under Meltano the SDK's LOGLEVEL is replaced by the level of the logging "
-    "config Meltano hands the tap (SINGER_SDK_LOG_CONFIG); the tap would have to re-apply an "
-    "explicit LOGLEVEL / TAP_CHATBOT_REPORTS_LOGLEVEL after it (see the issue-16 report)",
-)
 def test_loglevel_warning_hides_progress_under_meltano(project: Path, tmp_path: Path) -> None:
     output = feedbot_run(project, tmp_path, LOGLEVEL="WARNING")
     assert any(msg.startswith(FEEDBOT_404) for _, _, msg in lines(output))
     assert PROGRESS not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tap.py: the tap's one-line fatal error is written as plain text, which Meltano's "
-    "structured log parser re-logs at INFO, so --log-level=warning hides why a run failed",
-)
 def test_the_tap_error_line_shows_at_log_level_warning(project: Path, tmp_path: Path) -> None:
     done = run(
         project,
