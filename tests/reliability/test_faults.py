@@ -29,6 +29,7 @@ import pytest
 
 from sandbox.server import Fault
 from tests.reliability.harness import FIGURES, Outcome, VendorEnv, compare
+from tests.reliability.scenarios import SCENARIOS
 from tests.tapio import aged_state
 
 #: kind -> fault fields (a callable for values computed when the fault is injected)
@@ -172,25 +173,40 @@ def test_persistent_transient_fault_gives_up_after_max_retries(
     assert not outcome.bag - vendor.clean.bag  # nothing wrong emitted before giving up
 
 
-def permanent_cases() -> list[tuple[int, str]]:
-    return [(status, family) for status in (401, 403, 404) for family in FAMILY_INDEX]
+PERMANENT_STATUSES = (401, 403, 404)
 
 
-FAMILY_INDEX = ["first", "second", "third", "fourth", "fifth", "sixth"]
+class Permanent(t.NamedTuple):
+    """One permanent-fault case: a status on one of the vendor's own stream families."""
+
+    vendor: str
+    family: str
+    status: int
 
 
-@pytest.mark.parametrize(
-    ("status", "which"), permanent_cases(), ids=[f"{s}-{f}" for s, f in permanent_cases()]
-)
+def permanent_cases() -> list[t.Any]:
+    """Every vendor's own stream families, from the scenarios: nothing is collected that could
+    only skip (a vendor with one family gets three cases, JAICP with six gets eighteen)."""
+    return [
+        pytest.param(key, Permanent(key, family, status), id=f"{key}-{status}-{family}")
+        for key, scenario in SCENARIOS.items()
+        for status in PERMANENT_STATUSES
+        for family in scenario.families
+    ]
+
+
+# ``vendor`` is indirect: the module-scoped fixture gets the vendor key, so these cases share
+# each vendor's sandbox and clean run with the other tests here. ``scope="module"`` keeps that
+# sharing (a direct argument alone would make the call function-scoped: one sandbox per case);
+# ``case`` carries the vendor key so that no two vendors' cases look alike to pytest's ordering.
+@pytest.mark.parametrize(("vendor", "case"), permanent_cases(), indirect=["vendor"], scope="module")
 def test_permanent_fault_is_one_line_naming_vendor_stream_partition_and_setting(
-    vendor: VendorEnv, status: int, which: str
+    vendor: VendorEnv, case: Permanent
 ) -> None:
     assert vendor.clean is not None
-    families = list(vendor.scenario.families.items())
-    index = FAMILY_INDEX.index(which)
-    if index >= len(families):
-        pytest.skip(f"{vendor.scenario.key} has {len(families)} stream families")
-    family, rx = families[index]
+    assert case.vendor == vendor.scenario.key
+    family, status = case.family, case.status
+    rx = vendor.scenario.families[family]
     key = vendor.scenario.key
     # Xenioo refreshes its token once on a 401 from a data call: only a second one is final.
     times = 2 if key == "xenioo" and family != "token" and status == 401 else 1
