@@ -3,9 +3,7 @@ session's Meltano project (tests/e2e_support.py) and read what landed."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import typing as t
 from pathlib import Path
 
@@ -36,26 +34,6 @@ def run_config(defs: dg.Definitions, env: dict[str, str], **per_asset: dict[str,
         if isinstance(assets, dg.AssetsDefinition)
     }
     return {"ops": ops}
-
-
-def duckdb_tables(project: Path, warehouse: Path) -> dict[str, list[dict[str, t.Any]]]:
-    """Every table of a DuckDB file, read with the loader's own duckdb."""
-    python = project / ".meltano/loaders/target-duckdb/venv/bin/python"
-    script = (
-        "import duckdb, json, sys\n"
-        "c = duckdb.connect(sys.argv[1], read_only=True)\n"
-        "out = {}\n"
-        "for s, t in c.execute('select table_schema, table_name from information_schema.tables')"
-        ".fetchall():\n"
-        '    cur = c.execute(f\'select * from "{s}"."{t}"\')\n'
-        "    cols = [d[0] for d in cur.description]\n"
-        "    out[t] = [dict(zip(cols, map(str, row))) for row in cur.fetchall()]\n"
-        "print(json.dumps(out))\n"
-    )
-    done = subprocess.run(
-        [str(python), "-c", script, str(warehouse)], capture_output=True, text=True, check=True
-    )
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
 def counts(tables: dict[str, list[dict[str, t.Any]]]) -> dict[str, int]:

@@ -264,3 +264,23 @@ def compare(
 
 def load_json(text: str) -> t.Any:
     return json.loads(text)
+
+
+def duckdb_tables(project: Path, warehouse: Path) -> dict[str, list[dict[str, t.Any]]]:
+    """Every table of a DuckDB file, read with the loader's own duckdb."""
+    python = project / ".meltano/loaders/target-duckdb/venv/bin/python"
+    script = (
+        "import duckdb, json, sys\n"
+        "c = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "out = {}\n"
+        "for s, t in c.execute('select table_schema, table_name from information_schema.tables')"
+        ".fetchall():\n"
+        '    cur = c.execute(f\'select * from "{s}"."{t}"\')\n'
+        "    cols = [d[0] for d in cur.description]\n"
+        "    out[t] = [dict(zip(cols, map(str, row))) for row in cur.fetchall()]\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [str(python), "-c", script, str(warehouse)], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]

@@ -23,6 +23,7 @@ from tests.e2e_support import (  # noqa: E402
     BIN,
     END,
     compare,
+    duckdb_tables,
     extract_env,
     meltano,
     truth,
@@ -48,25 +49,6 @@ def _run(project: Path, warehouse: Path, state_db: Path, end: dt.date = END) -> 
     )
 
 
-def _tables(project: Path, warehouse: Path) -> dict[str, list[dict[str, t.Any]]]:
-    python = project / ".meltano/loaders/target-duckdb/venv/bin/python"
-    script = (
-        "import duckdb, json, sys\n"
-        "c = duckdb.connect(sys.argv[1], read_only=True)\n"
-        "out = {}\n"
-        "for s, t in c.execute('select table_schema, table_name from information_schema.tables')"
-        ".fetchall():\n"
-        '    cur = c.execute(f\'select * from "{s}"."{t}"\')\n'
-        "    cols = [d[0] for d in cur.description]\n"
-        "    out[t] = [dict(zip(cols, map(str, row))) for row in cur.fetchall()]\n"
-        "print(json.dumps(out))\n"
-    )
-    done = subprocess.run(
-        [str(python), "-c", script, str(warehouse)], capture_output=True, text=True, check=True
-    )
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
-
-
 def test_every_table_of_every_vendor_matches_the_sandbox_and_reruns_add_only_new_rows(
     project: Path, sandbox: tuple[Sandbox, dict[str, t.Any]], tmp_path: Path
 ) -> None:
@@ -76,14 +58,16 @@ def test_every_table_of_every_vendor_matches_the_sandbox_and_reruns_add_only_new
     calls = len(apps["xenioo"].calls)
     _run(project, warehouse, state_db, first_end)
     xenioo = xenioo_served(apps["xenioo"], calls)
-    problems = compare(_tables(project, warehouse), truth(apps, first_end), xenioo, "duckdb run 1")
+    problems = compare(
+        duckdb_tables(project, warehouse), truth(apps, first_end), xenioo, "duckdb run 1"
+    )
     assert not problems, problems
 
     # A second, incremental run: the three new days land, re-read days are merged, not doubled.
     calls = len(apps["xenioo"].calls)
     _run(project, warehouse, state_db)
     assert len(apps["xenioo"].calls) == calls  # Xenioo's hourly budget: no call, rows kept
-    problems = compare(_tables(project, warehouse), truth(apps, END), xenioo, "duckdb run 2")
+    problems = compare(duckdb_tables(project, warehouse), truth(apps, END), xenioo, "duckdb run 2")
     assert not problems, problems
 
 
@@ -144,7 +128,7 @@ def test_two_inherited_accounts_run_in_parallel_with_separate_state(
         partitions = state["singer_state"]["bookmarks"]["certainly_messages"]["partitions"]
         print(f"{state_id}: {[p['context'] for p in partitions]}")
         assert [p["context"] for p in partitions] == [{"bot_id": bot}]
-        rows = _tables(project, tmp_path / f"{region}.duckdb")["certainly_messages"]
+        rows = duckdb_tables(project, tmp_path / f"{region}.duckdb")["certainly_messages"]
         want = {
             str(m["id"])
             for m in apps["certainly"].bots[bot]
